@@ -1,0 +1,135 @@
+"""
+Settings for django-bob-payments, all read from one dict in the project's settings::
+
+    BOB_PAYMENTS = {
+        "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY"),
+        "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET"),
+        "SELLER_COUNTRY": "FR",
+    }
+
+Missing keys take the defaults below. Code reads them through ``bob_settings``::
+
+    from django_bob_payments.conf import bob_settings
+
+    bob_settings.WEBHOOK_TOLERANCE
+
+The object reloads when Django's ``setting_changed`` fires, so ``override_settings`` and
+pytest-django's ``settings`` fixture work in tests.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+SETTING_NAME = "BOB_PAYMENTS"
+
+DEFAULTS: dict[str, Any] = {
+    # Which provider the app talks to: "stripe", or "fake" (in-database, for development).
+    "PROVIDER": "stripe",
+    # Stripe API keys. The secret key may be a restricted key (rk_...).
+    "STRIPE_SECRET_KEY": "",
+    "STRIPE_PUBLISHABLE_KEY": "",
+    # The webhook endpoint's signing secret; a list of secrets while one is being rolled.
+    "STRIPE_WEBHOOK_SECRET": "",
+    # Where the SDK sends requests; point it at a local emulator in tests.
+    "STRIPE_API_BASE": "https://api.stripe.com",
+    # None means the API version the pinned stripe SDK speaks.
+    "STRIPE_API_VERSION": None,
+    # The SDK's StripeClient retries nothing unless told to.
+    "STRIPE_MAX_NETWORK_RETRIES": 2,
+    # Seconds before a Stripe request gives up.
+    "STRIPE_TIMEOUT": 30,
+    # Seconds a webhook's signed timestamp may be old before the event is refused.
+    "WEBHOOK_TOLERANCE": 300,
+    # The interactor that holds the business logic; a project names its own subclass.
+    "PAYMENT_INTERACTOR_CLASS": "django_bob_payments.interactors.PaymentInteractor",
+    # The seller's member state (ISO 3166-1 alpha-2), which drives the reverse-charge decision.
+    "SELLER_COUNTRY": None,
+    # The seller's VAT number, sent to VIES as requester to obtain a consultation number.
+    "SELLER_VAT_NUMBER": None,
+    # tax_exempt for customers outside the EU: "exempt" when the project charges its own
+    # tax rates (none may apply), "none" when Stripe Tax decides what is due.
+    "OUTSIDE_EU_TAX_EXEMPT": "exempt",
+    # Base URL of the EU VIES REST API.
+    "VIES_API_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
+    # Seconds before a VIES request gives up.
+    "VIES_TIMEOUT": 10,
+    # "app_label.ModelName" of the model that owns customers when a project bills teams.
+    "ORGANIZATION_MODEL": None,
+}
+
+# Keys whose value is a dotted path to import on first use.
+IMPORT_STRINGS = ("PAYMENT_INTERACTOR_CLASS",)
+
+
+def import_from_string(value: str, setting_name: str) -> Any:
+    """Import a dotted ``module.attribute`` path, naming the setting when it fails."""
+    module_path, _, attribute = value.rpartition(".")
+    try:
+        return getattr(import_module(module_path), attribute)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ImproperlyConfigured(f"Could not import {value!r} for {SETTING_NAME}[{setting_name!r}]: {err}") from err
+
+
+class BobPaymentsSettings:
+    """
+    Lazy view over ``settings.BOB_PAYMENTS``: each key falls back to its default, and
+    dotted paths in IMPORT_STRINGS are imported when first read.
+    """
+
+    def __init__(self, defaults: dict[str, Any] | None = None) -> None:
+        self.defaults = defaults or DEFAULTS
+        self._cached: set[str] = set()
+        self._user_settings: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if self._user_settings is None:
+            value = getattr(settings, SETTING_NAME, None) or {}
+            if not isinstance(value, dict):
+                raise ImproperlyConfigured(f"The {SETTING_NAME} setting must be a dict.")
+            self._user_settings = value
+        return self._user_settings
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in self.defaults:
+            raise AttributeError(f"Invalid {SETTING_NAME} setting: {attr!r}")
+        value = self.user_settings.get(attr, self.defaults[attr])
+        if attr in IMPORT_STRINGS and isinstance(value, str):
+            value = import_from_string(value, attr)
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    def reload(self) -> None:
+        """Forget cached values so the next read sees the current settings."""
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+        self._user_settings = None
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """STRIPE_WEBHOOK_SECRET as a list, whether one secret or several are configured."""
+        value = self.STRIPE_WEBHOOK_SECRET
+        if not value:
+            return []
+        if isinstance(value, str):
+            return [value]
+        return [secret for secret in value if secret]
+
+
+bob_settings = BobPaymentsSettings()
+
+
+def _reload_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        bob_settings.reload()
+
+
+setting_changed.connect(_reload_on_change, dispatch_uid="bob_payments_reload_settings")

@@ -1,0 +1,127 @@
+"""
+The business use cases of django-bob-payments.
+
+Views, commands, the admin and signal receivers call a ``PaymentInteractor`` and nothing
+else. A project changes behaviour by subclassing it and naming the subclass in settings::
+
+    # myproject/billing.py
+    from django_bob_payments.interactors import PaymentInteractor
+
+    class MyPaymentInteractor(PaymentInteractor):
+        def post_user_created(self, user):
+            customer = super().post_user_created(user)
+            ...
+            return customer
+
+    # settings.py
+    BOB_PAYMENTS = {"PAYMENT_INTERACTOR_CLASS": "myproject.billing.MyPaymentInteractor"}
+
+``get_payment_interactor()`` resolves the setting on every call, so ``override_settings``
+takes effect at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from django_bob_payments import signals
+from django_bob_payments.conf import bob_settings
+from django_bob_payments.exceptions import BillingPermissionDenied, BobPaymentsImproperlyConfigured
+from django_bob_payments.models import Customer
+from django_bob_payments.services import (
+    BillingService,
+    CustomerService,
+    MailerService,
+    OrderService,
+    OrganizationService,
+    PaymentService,
+    PlanService,
+    ProductService,
+    SubscriptionService,
+)
+
+
+class PaymentInteractor:
+    """
+    The default business logic. Each service is an attribute a subclass may replace.
+
+    Methods that are documented as not available yet raise ``NotImplementedError``.
+    """
+
+    def __init__(self) -> None:
+        self.customers = CustomerService()
+        self.organizations = OrganizationService()
+        self.products = ProductService()
+        self.subscriptions = SubscriptionService()
+        self.plans = PlanService(self.subscriptions)
+        self.orders = OrderService(self.plans)
+        self.payments = PaymentService()
+        self.billing = BillingService()
+        self.mailer = MailerService()
+
+    # Users and customers
+
+    def post_user_created(self, user: Any) -> Customer:
+        """
+        Called once, when a user is created: creates the user's local customer.
+
+        Nothing is sent to the provider here; the customer is pushed when it first buys,
+        or by ``synchronizepayments``.
+        """
+        customer = self.customers.for_user(user)
+        signals.customer_created.send(sender=type(self), customer=customer, user=user)
+        return customer
+
+    def can_manage_billing(self, user: Any, organization: models.Model) -> bool:
+        """Whether ``user`` may manage ``organization``'s billing (see OrganizationService)."""
+        return self.organizations.can_manage_billing(user, organization)
+
+    def get_customer(self, user: Any, organization_id: Any = None) -> Customer:
+        """
+        The customer ``user`` acts for: their own, or the organization's named by
+        ``organization_id`` when they may manage its billing.
+
+        Raises BillingPermissionDenied when the organization does not exist or the user may
+        not manage it; the two cases are not told apart, so IDs cannot be probed.
+        """
+        if organization_id in (None, ""):
+            return self.customers.for_user(user)
+        if self.organizations.get_model() is None:
+            raise BillingPermissionDenied("This site does not bill organizations.", code="organizations_disabled")
+        organization = self.organizations.get(organization_id)
+        if organization is None or not self.can_manage_billing(user, organization):
+            raise BillingPermissionDenied(
+                "You may not manage this organization's billing.", code="billing_permission_denied"
+            )
+        return self.customers.for_organization(organization)
+
+    # Use cases whose implementation is not available yet.
+
+    def create_user_billing_info(self, customer: Customer, data: dict[str, Any]) -> Any:
+        """Create or update the customer's billing information and apply the tax decision."""
+        raise NotImplementedError("Billing information is not available yet.")
+
+    def validate_vies(self, vat_number: str, country: str | None = None) -> Any:
+        """Check a VAT number's format, checksum and VIES registration."""
+        raise NotImplementedError("VAT validation is not available yet.")
+
+    def get_customer_management_portal_link(self, customer: Customer, return_url: str) -> str:
+        """The provider's customer-portal URL for ``customer``."""
+        raise NotImplementedError("The customer portal is not available yet.")
+
+    def handle_webhook_from_stripe(self, event: Any) -> Any:
+        """Apply one verified, stored Stripe event."""
+        raise NotImplementedError("Stripe webhooks are not available yet.")
+
+
+def get_payment_interactor() -> PaymentInteractor:
+    """A new instance of the class named by ``BOB_PAYMENTS["PAYMENT_INTERACTOR_CLASS"]``."""
+    interactor_class = bob_settings.PAYMENT_INTERACTOR_CLASS
+    if not (isinstance(interactor_class, type) and issubclass(interactor_class, PaymentInteractor)):
+        raise BobPaymentsImproperlyConfigured(
+            'BOB_PAYMENTS["PAYMENT_INTERACTOR_CLASS"] must name a subclass of '
+            f"django_bob_payments.interactors.PaymentInteractor, not {interactor_class!r}."
+        )
+    return interactor_class()

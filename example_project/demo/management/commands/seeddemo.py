@@ -1,0 +1,51 @@
+"""Seed the example project with a small catalog and a demo user."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from django_bob_payments.models import Pricing, Product
+
+CATALOG = [
+    {
+        "slug": "starter",
+        "name": "Starter",
+        "limits": {"projects": 3, "seats": 1},
+        "features": ["api"],
+        "max_quantity": 1,
+        "pricings": [(900, "month"), (9000, "year")],
+    },
+    {
+        "slug": "team",
+        "name": "Team",
+        "limits": {"projects": 50, "seats": 25},
+        "features": ["api", "sso", "audit-log"],
+        "max_quantity": 25,
+        "pricings": [(2900, "month"), (29000, "year")],
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create a demo catalog (two plans, monthly and yearly) and the user demo / demo."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        for entry in CATALOG:
+            entry = dict(entry)
+            pricings = entry.pop("pricings")
+            product, created = Product.objects.update_or_create(slug=entry["slug"], defaults=entry)
+            for amount, interval in pricings:
+                Pricing.objects.get_or_create(
+                    product=product,
+                    amount=amount,
+                    currency="eur",
+                    type=Pricing.Type.RECURRING,
+                    interval=interval,
+                )
+            self.stdout.write(f"{'Created' if created else 'Updated'} product {product.slug}")
+        User = get_user_model()
+        if not User.objects.filter(username="demo").exists():
+            User.objects.create_superuser("demo", "demo@example.com", "demo")
+            self.stdout.write("Created superuser demo (password: demo)")
+        self.stdout.write(self.style.SUCCESS("Demo data ready: http://127.0.0.1:8000/admin/"))

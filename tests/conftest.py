@@ -1,0 +1,50 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from django_bob_payments.models import Pricing, Product
+from tests.testapp.models import Membership, Organization
+
+
+@pytest.fixture
+def make_user(db):
+    """Create users with distinct names: make_user(), make_user("bob")."""
+    counter = iter(range(1, 10_000))
+
+    def make(username=None, **fields):
+        username = username or f"user{next(counter)}"
+        fields.setdefault("email", f"{username}@example.com")
+        return get_user_model().objects.create_user(username=username, password="pw", **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def organization(db):
+    return Organization.objects.create(name="Acme")
+
+
+@pytest.fixture
+def make_member(organization):
+    def make(user, role):
+        return Membership.objects.create(organization=organization, user=user, role=role)
+
+    return make
+
+
+@pytest.fixture
+def product(db):
+    return Product.objects.create(
+        slug="pro", name="Pro", limits={"projects": 10, "seats": 5}, features=["api"], max_quantity=5
+    )
+
+
+@pytest.fixture
+def monthly(product):
+    return Pricing.objects.create(
+        product=product, amount=1900, currency="eur", type=Pricing.Type.RECURRING, interval="month"
+    )

@@ -1,0 +1,90 @@
+"""Settings for the test suite. BOB_TEST_DB picks the database: sqlite, postgres or mariadb."""
+
+import os
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "testapp.User"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "rest_framework",
+    "django_countries",
+    "django_bob_payments",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+BOB_PAYMENTS = {
+    "STRIPE_SECRET_KEY": "sk_test_tests",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_tests",
+    "STRIPE_WEBHOOK_SECRET": "whsec_tests",
+    "SELLER_COUNTRY": "FR",
+    "SELLER_VAT_NUMBER": "FR40303265045",
+    "ORGANIZATION_MODEL": "testapp.Organization",
+}
+
+_DB = os.environ.get("BOB_TEST_DB", "sqlite")
+if _DB == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("POSTGRES_PORT", "5432"),
+            "USER": os.environ.get("POSTGRES_USER", "postgres"),
+            "PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
+            "NAME": os.environ.get("POSTGRES_DB", "test"),
+        }
+    }
+elif _DB == "mariadb":
+    # PyMySQL is pure Python, so no client headers are needed to build a driver.
+    import pymysql
+
+    pymysql.version_info = (2, 2, 7, "final", 0)
+    pymysql.install_as_MySQLdb()
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "HOST": os.environ.get("MARIADB_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MARIADB_PORT", "3306"),
+            "USER": os.environ.get("MARIADB_USER", "root"),
+            "PASSWORD": os.environ.get("MARIADB_PASSWORD", ""),
+            "NAME": os.environ.get("MARIADB_DB", "test"),
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        }
+    }
+elif _DB == "sqlite":
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+else:
+    raise ValueError(f"BOB_TEST_DB must be sqlite, postgres or mariadb, not {_DB!r}")
