@@ -184,4 +184,3 @@ class WebhookEventAdmin(RecordAdmin):
     list_display = ("event_id", "type", "provider", "status", "attempts", "customer_key", "received_at", "processed_at")
     list_filter = ("provider", "status", "livemode", "type")
     search_fields = ("event_id", "type", "customer_key")
-    date_hierarchy = "received_at"

@@ -1,0 +1,698 @@
+"""
+A local, stateful Stripe API for the tests: the real ``stripe`` SDK talks to it over HTTP.
+
+It speaks the subset of the API the app uses, in the shapes of the API version the pinned
+SDK speaks, and behaves like Stripe where the app's correctness depends on it:
+
+- parameters are form-encoded like the SDK sends them, and unknown ones are refused with
+  Stripe's 400 ``parameter_unknown``; the accepted names come from the SDK's own
+  ``stripe.params`` type definitions, so they follow the pinned version;
+- lists are newest first, paged with ``limit`` (1-100), ``starting_after`` and ``has_more``;
+- an ``Idempotency-Key`` replays the first answer, and the same key with other parameters
+  is a 400 ``idempotency_error``;
+- errors use Stripe's JSON error format and HTTP statuses;
+- ``fail()`` queues faults (any status, or a dropped connection before or after the write
+  took effect) and ``calls`` counts requests per endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+import stripe
+import stripe.params
+
+API_VERSION = stripe.api_version
+
+# Request options the SDK's params types carry; they never travel as parameters.
+_REQUEST_OPTIONS = {
+    "api_key",
+    "content_type",
+    "headers",
+    "idempotency_key",
+    "max_network_retries",
+    "stripe_account",
+    "stripe_context",
+    "stripe_version",
+}
+
+
+def _allowed(params_type_name: str) -> frozenset[str]:
+    annotations = getattr(stripe.params, params_type_name).__annotations__
+    return frozenset(set(annotations) - _REQUEST_OPTIONS)
+
+
+class EmulatedError(Exception):
+    """An error answer in Stripe's format."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code=None, param=None):
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"type": type, "message": message}}
+        if code:
+            self.body["error"]["code"] = code
+        if param:
+            self.body["error"]["param"] = param
+
+
+def decode_form(body: str) -> dict[str, Any]:
+    """Turn ``a[b][0]=x`` form encoding back into nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        parts = re.findall(r"[^\[\]]+|\[\]", key)
+        node = root
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if part == "[]":
+                part = str(len(node))
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    return _listify(root)
+
+
+def _listify(value: Any) -> Any:
+    if isinstance(value, dict):
+        converted = {key: _listify(item) for key, item in value.items()}
+        if converted and all(key.isdigit() for key in converted):
+            return [converted[key] for key in sorted(converted, key=int)]
+        return converted
+    return value
+
+
+def _bool(value: Any, param: str) -> bool:
+    if value in ("true", True):
+        return True
+    if value in ("false", False):
+        return False
+    raise EmulatedError(400, f"Invalid boolean: {value}", code="parameter_invalid_boolean", param=param)
+
+
+def _int(value: Any, param: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise EmulatedError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=param) from None
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(7)}"
+
+
+@dataclass
+class Fault:
+    method: str
+    route: str
+    status: int | None
+    drop: str | None
+    remaining: int
+    headers: dict[str, str]
+
+
+EU_VAT_RE = re.compile(r"^(ATU\d{8}|[A-Z]{2}[0-9A-Z+*]{2,13})$")
+
+
+class StripeEmulator:
+    """The state and behaviour of the emulated account. ``start()`` serves it over HTTP."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.revoked_keys: set[str] = set()
+        self.server: ThreadingHTTPServer | None = None
+        self.reset()
+
+    # Control, from the tests
+
+    def reset(self) -> None:
+        """Forget every object, call count, idempotency key and fault."""
+        with self.lock:
+            self.objects: dict[str, dict[str, dict[str, Any]]] = {
+                "customer": {},
+                "tax_id": {},
+                "product": {},
+                "price": {},
+            }
+            self.calls: Counter[str] = Counter()
+            self.idempotency: dict[str, tuple[str, int, dict[str, Any]]] = {}
+            self.faults: list[Fault] = []
+            self._clock = itertools.count(int(time.time()))
+
+    def fail(
+        self,
+        method: str,
+        route: str,
+        *,
+        status: int | None = None,
+        drop: str | None = None,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """
+        Answer the next ``times`` requests to ``route`` (e.g. ``/v1/customers/:id``) with
+        ``status``, or drop the connection: ``drop="before"`` the request takes effect,
+        ``drop="after"`` it took effect (the answer is lost, an idempotent retry replays it).
+        """
+        assert (status is None) != (drop is None), "give a status or a drop mode"
+        with self.lock:
+            self.faults.append(Fault(method.upper(), route, status, drop, times, headers or {}))
+
+    def count(self, method: str | None = None, route: str | None = None) -> int:
+        """Requests received, optionally only those of one method and route."""
+        with self.lock:
+            return sum(
+                number
+                for key, number in self.calls.items()
+                if (method is None or key.split(" ")[0] == method.upper())
+                and (route is None or key.split(" ")[1] == route)
+            )
+
+    @property
+    def write_calls(self) -> int:
+        return self.count("POST") + self.count("DELETE")
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        """The live objects of a kind, oldest first."""
+        with self.lock:
+            return [obj for obj in self.objects[kind].values() if not obj.get("deleted")]
+
+    # HTTP serving
+
+    def start(self) -> str:
+        emulator = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.emulator = emulator
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        thread = threading.Thread(target=self.server.serve_forever, name="stripe-emulator", daemon=True)
+        thread.start()
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    # Request handling
+
+    def handle(self, method: str, path: str, query: str, body: str, headers: dict[str, str]) -> tuple[int, dict, dict]:
+        """Answer one request: (status, JSON body, extra headers). Raises _Drop for a dropped connection."""
+        route, handler, path_args = self._route(method, path)
+        with self.lock:
+            self.calls[f"{method} {route}"] += 1
+            fault = self._take_fault(method, route)
+        if fault is not None and fault.drop == "before":
+            raise _Drop
+        if fault is not None and fault.status is not None:
+            kind = {429: "rate_limit_error", 401: "authentication_error"}.get(fault.status, "api_error")
+            error = EmulatedError(fault.status, f"Emulated {fault.status}.", type=kind)
+            return fault.status, error.body, fault.headers
+
+        auth = headers.get("authorization", "")
+        key = auth.removeprefix("Bearer ").strip()
+        if not key.startswith(("sk_test_", "rk_test_")) or key in self.revoked_keys:
+            error = EmulatedError(401, "Invalid API Key provided.", type="invalid_request_error")
+            return 401, error.body, {}
+        version = headers.get("stripe-version")
+        if version and version != API_VERSION:
+            error = EmulatedError(400, f"This emulator speaks API version {API_VERSION}, not {version}.")
+            return 400, error.body, {}
+
+        params = decode_form(query if method in ("GET", "DELETE") else body)
+        idempotency_key = headers.get("idempotency-key") if method == "POST" else None
+        fingerprint = hashlib.sha256(f"{method} {path} {json.dumps(params, sort_keys=True)}".encode()).hexdigest()
+        with self.lock:
+            if idempotency_key and idempotency_key in self.idempotency:
+                first_fingerprint, status, answer = self.idempotency[idempotency_key]
+                if first_fingerprint != fingerprint:
+                    error = EmulatedError(
+                        400,
+                        "Keys for idempotent requests can only be used with the same parameters they were "
+                        "first used with.",
+                        type="idempotency_error",
+                    )
+                    return 400, error.body, {}
+                return status, answer, {"Idempotent-Replayed": "true"}
+            try:
+                status, answer = 200, handler(params, **path_args)
+            except EmulatedError as error:
+                status, answer = error.status, error.body
+            if idempotency_key and status < 500:
+                self.idempotency[idempotency_key] = (fingerprint, status, answer)
+        if fault is not None and fault.drop == "after":
+            raise _Drop
+        return status, answer, {}
+
+    def _take_fault(self, method: str, route: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.method == method and fault.route == route and fault.remaining > 0:
+                fault.remaining -= 1
+                return fault
+        return None
+
+    def _route(self, method: str, path: str) -> tuple[str, Callable[..., dict], dict[str, str]]:
+        for route_method, pattern, route, handler_name in _ROUTES:
+            match = pattern.match(path)
+            if match and route_method == method:
+                return route, getattr(self, handler_name), match.groupdict()
+        for _, pattern, route, _ in _ROUTES:
+            if pattern.match(path):
+                return route, self._unsupported_method, {}
+        return path, self._unknown_path, {}
+
+    def _unknown_path(self, params: dict) -> dict:
+        raise EmulatedError(404, "Unrecognized request URL.")
+
+    def _unsupported_method(self, params: dict, **kwargs: str) -> dict:
+        raise EmulatedError(400, "Unrecognized request URL (method not allowed).")
+
+    # Helpers
+
+    def _now(self) -> int:
+        return next(self._clock)
+
+    def _check_params(self, params: dict, allowed: frozenset[str], required: tuple[str, ...] = ()) -> None:
+        for name in params:
+            if name not in allowed:
+                raise EmulatedError(400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
+        for name in required:
+            if params.get(name) in (None, ""):
+                raise EmulatedError(400, f"Missing required param: {name}.", code="parameter_missing", param=name)
+
+    def _get(self, kind: str, object_id: str) -> dict[str, Any]:
+        obj = self.objects[kind].get(object_id)
+        if obj is None or obj.get("deleted"):
+            raise EmulatedError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param="id")
+        return obj
+
+    def _metadata(self, current: dict[str, str], update: Any) -> dict[str, str]:
+        if update == "":
+            return {}
+        if not isinstance(update, dict):
+            raise EmulatedError(400, "Invalid object", code="parameter_invalid_object", param="metadata")
+        merged = dict(current)
+        for key, value in update.items():
+            if value == "":
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return merged
+
+    def _list(self, kind: str, params: dict, matches: Callable[[dict], bool], url: str, render=None) -> dict:
+        limit = _int(params.get("limit", 10), "limit")
+        if not 1 <= limit <= 100:
+            raise EmulatedError(400, "Invalid limit: must be between 1 and 100.", code="parameter_invalid_integer")
+        items = [obj for obj in reversed(self.objects[kind].values()) if not obj.get("deleted") and matches(obj)]
+        starting_after = params.get("starting_after")
+        if starting_after:
+            ids = [obj["id"] for obj in items]
+            if starting_after not in ids:
+                raise EmulatedError(400, f"No such {kind}: '{starting_after}'", param="starting_after")
+            items = items[ids.index(starting_after) + 1 :]
+        page = items[:limit]
+        render = render or (lambda obj: obj)
+        return {"object": "list", "data": [render(obj) for obj in page], "has_more": len(items) > limit, "url": url}
+
+    # Customers
+
+    def create_customer(self, params: dict) -> dict:
+        self._check_params(params, _allowed("CustomerCreateParams"))
+        customer_id = _new_id("cus")
+        customer = {
+            "id": customer_id,
+            "object": "customer",
+            "address": None,
+            "balance": 0,
+            "business_name": None,
+            "created": self._now(),
+            "currency": None,
+            "customer_account": None,
+            "default_source": None,
+            "delinquent": False,
+            "description": None,
+            "discount": None,
+            "email": None,
+            "individual_name": None,
+            "invoice_credit_balance": {},
+            "invoice_prefix": secrets.token_hex(4).upper(),
+            "invoice_settings": {
+                "custom_fields": None,
+                "default_payment_method": None,
+                "footer": None,
+                "rendering_options": None,
+            },
+            "livemode": False,
+            "metadata": {},
+            "name": None,
+            "next_invoice_sequence": 1,
+            "phone": None,
+            "preferred_locales": [],
+            "shipping": None,
+            "tax_exempt": "none",
+            "test_clock": None,
+        }
+        tax_id_data = params.pop("tax_id_data", None) or []
+        new_tax_ids = [self._build_tax_id(customer_id, item) for item in tax_id_data]
+        self._apply_customer(customer, params)
+        self.objects["customer"][customer_id] = customer
+        for tax_id in new_tax_ids:
+            self.objects["tax_id"][tax_id["id"]] = tax_id
+        return self._render_customer(customer, params.get("expand"))
+
+    def update_customer(self, params: dict, id: str) -> dict:
+        customer = self._get("customer", id)
+        self._check_params(params, _allowed("CustomerUpdateParams"))
+        self._apply_customer(customer, params)
+        return self._render_customer(customer, params.get("expand"))
+
+    def _apply_customer(self, customer: dict, params: dict) -> None:
+        for field in ("name", "email", "description", "phone", "business_name", "individual_name"):
+            if field in params:
+                customer[field] = params[field] or None
+        if "address" in params:
+            address = params["address"]
+            if address == "":
+                customer["address"] = None
+            else:
+                unknown = set(address) - {"line1", "line2", "postal_code", "city", "state", "country"}
+                if unknown:
+                    name = sorted(unknown)[0]
+                    raise EmulatedError(400, f"Received unknown parameter: address[{name}]", param=f"address[{name}]")
+                customer["address"] = {
+                    key: address.get(key) or None for key in ("city", "country", "line1", "line2", "postal_code", "state")
+                }
+        if "preferred_locales" in params:
+            locales = params["preferred_locales"]
+            customer["preferred_locales"] = [] if locales == "" else list(locales)
+        if "tax_exempt" in params:
+            if params["tax_exempt"] not in ("none", "exempt", "reverse"):
+                raise EmulatedError(400, "Invalid tax_exempt", code="parameter_invalid_string", param="tax_exempt")
+            customer["tax_exempt"] = params["tax_exempt"]
+        if "metadata" in params:
+            customer["metadata"] = self._metadata(customer["metadata"], params["metadata"])
+
+    def _render_customer(self, customer: dict, expand: Any, prefix: str = "") -> dict:
+        rendered = dict(customer)
+        if f"{prefix}tax_ids" in (expand or []):
+            tax_ids = [tax for tax in self.all("tax_id") if tax["customer"] == customer["id"]]
+            rendered["tax_ids"] = {
+                "object": "list",
+                "data": list(reversed(tax_ids)),
+                "has_more": False,
+                "url": f"/v1/customers/{customer['id']}/tax_ids",
+            }
+        return rendered
+
+    def retrieve_customer(self, params: dict, id: str) -> dict:
+        self._check_params(params, frozenset({"expand"}))
+        return self._render_customer(self._get("customer", id), params.get("expand"))
+
+    def list_customers(self, params: dict) -> dict:
+        self._check_params(params, _allowed("CustomerListParams"))
+        email = params.get("email")
+        expand = params.get("expand")
+        return self._list(
+            "customer",
+            params,
+            lambda obj: email is None or obj["email"] == email,
+            "/v1/customers",
+            render=lambda obj: self._render_customer(obj, expand, prefix="data."),
+        )
+
+    def delete_customer(self, params: dict, id: str) -> dict:
+        customer = self._get("customer", id)
+        customer["deleted"] = True
+        for tax_id in self.all("tax_id"):
+            if tax_id["customer"] == id:
+                tax_id["deleted"] = True
+        return {"id": id, "object": "customer", "deleted": True}
+
+    # Tax IDs
+
+    def _build_tax_id(self, customer_id: str, params: dict) -> dict:
+        if not isinstance(params, dict):
+            raise EmulatedError(400, "Invalid tax_id_data", param="tax_id_data")
+        tax_type, value = params.get("type"), params.get("value")
+        if not tax_type or not value:
+            raise EmulatedError(400, "Missing required param: type or value.", code="parameter_missing")
+        if tax_type == "eu_vat" and not EU_VAT_RE.match(value):
+            raise EmulatedError(400, f"Invalid value for eu_vat: {value}", code="tax_id_invalid", param="value")
+        country = value[:2]
+        return {
+            "id": _new_id("txi"),
+            "object": "tax_id",
+            "country": "GR" if country == "EL" else country,
+            "created": self._now(),
+            "customer": customer_id,
+            "customer_account": None,
+            "livemode": False,
+            "owner": {"account": None, "application": None, "customer": customer_id, "type": "customer"},
+            "type": tax_type,
+            "value": value,
+            "verification": {"status": "pending", "verified_address": None, "verified_name": None},
+        }
+
+    def create_tax_id(self, params: dict, customer: str) -> dict:
+        self._get("customer", customer)
+        self._check_params(params, _allowed("CustomerCreateTaxIdParams"), required=("type", "value"))
+        tax_id = self._build_tax_id(customer, params)
+        self.objects["tax_id"][tax_id["id"]] = tax_id
+        return tax_id
+
+    def list_tax_ids(self, params: dict, customer: str) -> dict:
+        self._get("customer", customer)
+        self._check_params(params, _allowed("CustomerListTaxIdsParams"))
+        return self._list(
+            "tax_id", params, lambda obj: obj["customer"] == customer, f"/v1/customers/{customer}/tax_ids"
+        )
+
+    def delete_tax_id(self, params: dict, customer: str, id: str) -> dict:
+        tax_id = self._get("tax_id", id)
+        if tax_id["customer"] != customer:
+            raise EmulatedError(404, f"No such tax_id: '{id}'", code="resource_missing", param="id")
+        tax_id["deleted"] = True
+        return {"id": id, "object": "tax_id", "deleted": True}
+
+    # Products
+
+    def create_product(self, params: dict) -> dict:
+        self._check_params(params, _allowed("ProductCreateParams"), required=("name",))
+        product_id = params.get("id") or _new_id("prod")
+        if product_id in self.objects["product"]:
+            raise EmulatedError(400, f"Product already exists: {product_id}", code="resource_already_exists")
+        now = self._now()
+        product = {
+            "id": product_id,
+            "object": "product",
+            "active": True,
+            "created": now,
+            "default_price": None,
+            "description": None,
+            "images": [],
+            "livemode": False,
+            "marketing_features": [],
+            "metadata": {},
+            "name": params["name"],
+            "package_dimensions": None,
+            "shippable": None,
+            "statement_descriptor": None,
+            "tax_code": None,
+            "tax_details": None,
+            "type": "service",
+            "unit_label": None,
+            "updated": now,
+            "url": None,
+        }
+        self._apply_product(product, params)
+        self.objects["product"][product_id] = product
+        return product
+
+    def update_product(self, params: dict, id: str) -> dict:
+        product = self._get("product", id)
+        self._check_params(params, _allowed("ProductUpdateParams"))
+        self._apply_product(product, params)
+        product["updated"] = self._now()
+        return product
+
+    def _apply_product(self, product: dict, params: dict) -> None:
+        for field in ("name", "description", "unit_label", "statement_descriptor", "url"):
+            if field in params:
+                if field == "name" and not params[field]:
+                    raise EmulatedError(400, "A product's name cannot be empty.", param="name")
+                product[field] = params[field] or None
+        if "active" in params:
+            product["active"] = _bool(params["active"], "active")
+        if "marketing_features" in params:
+            features = params["marketing_features"]
+            product["marketing_features"] = [] if features == "" else [{"name": item["name"]} for item in features]
+        if "metadata" in params:
+            product["metadata"] = self._metadata(product["metadata"], params["metadata"])
+
+    def retrieve_product(self, params: dict, id: str) -> dict:
+        self._check_params(params, frozenset({"expand"}))
+        return self._get("product", id)
+
+    def list_products(self, params: dict) -> dict:
+        self._check_params(params, _allowed("ProductListParams"))
+        active = _bool(params["active"], "active") if "active" in params else None
+        return self._list(
+            "product", params, lambda obj: active is None or obj["active"] == active, "/v1/products"
+        )
+
+    # Prices
+
+    def create_price(self, params: dict) -> dict:
+        self._check_params(params, _allowed("PriceCreateParams"), required=("currency", "product"))
+        self._get("product", params["product"])
+        if "unit_amount" not in params:
+            raise EmulatedError(400, "Missing required param: unit_amount.", code="parameter_missing")
+        currency = params["currency"]
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            raise EmulatedError(400, f"Invalid currency: {currency}", param="currency")
+        recurring = params.get("recurring")
+        if recurring:
+            unknown = set(recurring) - {"interval", "interval_count", "meter", "usage_type"}
+            if unknown:
+                name = sorted(unknown)[0]
+                raise EmulatedError(400, f"Received unknown parameter: recurring[{name}]", param=f"recurring[{name}]")
+            if recurring.get("interval") not in ("day", "week", "month", "year"):
+                raise EmulatedError(400, "Invalid recurring[interval]", param="recurring[interval]")
+            recurring = {
+                "interval": recurring["interval"],
+                "interval_count": _int(recurring.get("interval_count", 1), "recurring[interval_count]"),
+                "meter": None,
+                "trial_period_days": None,
+                "usage_type": recurring.get("usage_type", "licensed"),
+            }
+        unit_amount = _int(params["unit_amount"], "unit_amount")
+        price = {
+            "id": _new_id("price"),
+            "object": "price",
+            "active": _bool(params.get("active", True), "active"),
+            "billing_scheme": "per_unit",
+            "created": self._now(),
+            "currency": currency,
+            "currency_options": None,
+            "custom_unit_amount": None,
+            "livemode": False,
+            "lookup_key": params.get("lookup_key") or None,
+            "metadata": self._metadata({}, params.get("metadata", {})),
+            "nickname": params.get("nickname") or None,
+            "product": params["product"],
+            "recurring": recurring or None,
+            "tax_behavior": params.get("tax_behavior", "unspecified"),
+            "tiers_mode": None,
+            "transform_quantity": None,
+            "type": "recurring" if recurring else "one_time",
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
+        }
+        self.objects["price"][price["id"]] = price
+        return price
+
+    def update_price(self, params: dict, id: str) -> dict:
+        price = self._get("price", id)
+        self._check_params(params, _allowed("PriceUpdateParams"))
+        if "active" in params:
+            price["active"] = _bool(params["active"], "active")
+        if "nickname" in params:
+            price["nickname"] = params["nickname"] or None
+        if "lookup_key" in params:
+            price["lookup_key"] = params["lookup_key"] or None
+        if "metadata" in params:
+            price["metadata"] = self._metadata(price["metadata"], params["metadata"])
+        return price
+
+    def retrieve_price(self, params: dict, id: str) -> dict:
+        self._check_params(params, frozenset({"expand"}))
+        return self._get("price", id)
+
+    def list_prices(self, params: dict) -> dict:
+        self._check_params(params, _allowed("PriceListParams"))
+        active = _bool(params["active"], "active") if "active" in params else None
+        product = params.get("product")
+        return self._list(
+            "price",
+            params,
+            lambda obj: (active is None or obj["active"] == active) and (product is None or obj["product"] == product),
+            "/v1/prices",
+        )
+
+
+_ROUTE_TABLE = [
+    ("POST", "/v1/customers", "create_customer"),
+    ("GET", "/v1/customers", "list_customers"),
+    ("GET", "/v1/customers/:id", "retrieve_customer"),
+    ("POST", "/v1/customers/:id", "update_customer"),
+    ("DELETE", "/v1/customers/:id", "delete_customer"),
+    ("POST", "/v1/customers/:customer/tax_ids", "create_tax_id"),
+    ("GET", "/v1/customers/:customer/tax_ids", "list_tax_ids"),
+    ("DELETE", "/v1/customers/:customer/tax_ids/:id", "delete_tax_id"),
+    ("POST", "/v1/products", "create_product"),
+    ("GET", "/v1/products", "list_products"),
+    ("GET", "/v1/products/:id", "retrieve_product"),
+    ("POST", "/v1/products/:id", "update_product"),
+    ("POST", "/v1/prices", "create_price"),
+    ("GET", "/v1/prices", "list_prices"),
+    ("GET", "/v1/prices/:id", "retrieve_price"),
+    ("POST", "/v1/prices/:id", "update_price"),
+]
+
+_ROUTES = [
+    (method, re.compile("^" + re.sub(r":(\w+)", r"(?P<\1>[^/]+)", route) + "$"), route, handler)
+    for method, route, handler in _ROUTE_TABLE
+]
+
+
+class _Drop(Exception):
+    """Close the connection without answering."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: StripeEmulator
+    protocol_version = "HTTP/1.1"
+    # Without this, each keep-alive request waits ~40 ms on Nagle's algorithm and delayed ACKs.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        try:
+            status, answer, extra = self.emulator.handle(self.command, url.path, url.query, body, headers)
+        except _Drop:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Request-Id", _new_id("req"))
+        self.send_header("Stripe-Version", API_VERSION)
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_DELETE = _serve
