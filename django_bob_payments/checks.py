@@ -18,6 +18,7 @@ from django_countries import countries
 
 from django_bob_payments.conf import DEFAULTS, SETTING_NAME, bob_settings, import_from_string
 from django_bob_payments.models import Provider
+from django_bob_payments.providers import PROVIDER_CLASSES
 
 
 def _key(name: str) -> str:
@@ -111,11 +112,11 @@ def _check_interactor(user_settings: dict[str, Any]) -> list[checks.CheckMessage
 
 def _check_provider() -> list[checks.CheckMessage]:
     provider = bob_settings.PROVIDER
-    if provider not in Provider.values:
+    if provider not in PROVIDER_CLASSES:
         return [
             checks.Error(
                 f"{_key('PROVIDER')} is {provider!r}, which is not a known provider.",
-                hint=f"Use one of: {', '.join(Provider.values)}.",
+                hint=f"Use one of: {', '.join(PROVIDER_CLASSES)}.",
                 obj=_key("PROVIDER"),
                 id="bob_payments.E003",
             )

@@ -59,3 +59,21 @@ class PurchaseNotAllowed(BobPaymentsError):
     """A purchase breaks a product's limits (quantity, subscriptions per customer)."""
 
     default_code = "purchase_not_allowed"
+
+
+class ProviderError(BobPaymentsError):
+    """A call to the payment provider failed; ``code`` is the provider's error code."""
+
+    default_code = "provider_error"
+
+
+class ProviderAuthenticationError(ProviderError):
+    """The provider refused our credentials; nothing will work until the key is fixed."""
+
+    default_code = "authentication_error"
+
+
+class ProviderNotInstalled(BobPaymentsImproperlyConfigured):
+    """The provider's SDK is not installed; the message says which pip install fixes it."""
+
+    default_code = "provider_not_installed"

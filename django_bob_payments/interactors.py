@@ -30,6 +30,7 @@ from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import BillingPermissionDenied, BobPaymentsImproperlyConfigured
 from django_bob_payments.models import Customer
+from django_bob_payments.providers import PaymentProvider, get_provider
 from django_bob_payments.services import (
     BillingService,
     CustomerService,
@@ -41,6 +42,7 @@ from django_bob_payments.services import (
     ProductService,
     SubscriptionService,
 )
+from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport
 
 
 class PaymentInteractor:
@@ -96,6 +98,18 @@ class PaymentInteractor:
                 "You may not manage this organization's billing.", code="billing_permission_denied"
             )
         return self.customers.for_organization(organization)
+
+    # The provider
+
+    def get_provider(self) -> PaymentProvider:
+        """The configured payment provider (``BOB_PAYMENTS["PROVIDER"]``)."""
+        return get_provider()
+
+    def synchronize(
+        self, kinds: tuple[str, ...] = KINDS, *, dry_run: bool = False, observer: SyncObserver | None = None
+    ) -> SyncReport:
+        """Push local products, prices and customers to the provider (``synchronizepayments``)."""
+        return ProviderSync(self.get_provider(), dry_run=dry_run, observer=observer).run(kinds)
 
     # Use cases whose implementation is not available yet.
 

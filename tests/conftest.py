@@ -48,3 +48,23 @@ def monthly(product):
     return Pricing.objects.create(
         product=product, amount=1900, currency="eur", type=Pricing.Type.RECURRING, interval="month"
     )
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    """One emulated Stripe API for the whole session, on a free loopback port."""
+    from tests.stripe_emulator import StripeEmulator
+
+    emulator = StripeEmulator()
+    emulator.url = emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def stripe_emulator(stripe_server, settings):
+    """The emulated Stripe API, emptied, with the app's settings pointing at it."""
+    stripe_server.reset()
+    stripe_server.revoked_keys.clear()
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_API_BASE": stripe_server.url}
+    return stripe_server

@@ -25,9 +25,10 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
@@ -395,7 +396,8 @@ class StripeEmulator:
                     name = sorted(unknown)[0]
                     raise EmulatedError(400, f"Received unknown parameter: address[{name}]", param=f"address[{name}]")
                 customer["address"] = {
-                    key: address.get(key) or None for key in ("city", "country", "line1", "line2", "postal_code", "state")
+                    key: address.get(key) or None
+                    for key in ("city", "country", "line1", "line2", "postal_code", "state")
                 }
         if "preferred_locales" in params:
             locales = params["preferred_locales"]
@@ -551,9 +553,7 @@ class StripeEmulator:
     def list_products(self, params: dict) -> dict:
         self._check_params(params, _allowed("ProductListParams"))
         active = _bool(params["active"], "active") if "active" in params else None
-        return self._list(
-            "product", params, lambda obj: active is None or obj["active"] == active, "/v1/products"
-        )
+        return self._list("product", params, lambda obj: active is None or obj["active"] == active, "/v1/products")
 
     # Prices
 

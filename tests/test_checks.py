@@ -81,10 +81,6 @@ def test_stripe_without_secret_key_or_webhook_secret():
     ]
 
 
-def test_the_fake_provider_needs_no_stripe_keys():
-    assert run(PROVIDER="fake", SELLER_COUNTRY="FR") == []
-
-
 @pytest.mark.parametrize("key", ["pk_test_x", "whsec_x", 42])
 def test_secret_key_that_is_not_a_secret_key(key):
     assert ids(run(**{**GOOD, "STRIPE_SECRET_KEY": key})) == ["bob_payments.E004"]

@@ -1,0 +1,259 @@
+"""
+The Stripe provider: the only module of the app that imports the ``stripe`` SDK.
+
+It uses a ``stripe.StripeClient`` built from settings (key, ``STRIPE_API_BASE``,
+``STRIPE_API_VERSION``, ``STRIPE_MAX_NETWORK_RETRIES``, ``STRIPE_TIMEOUT``). The SDK retries
+connection errors, 409 and 5xx answers, reusing one idempotency key, so a retried create
+never makes a second object; this module adds retries of 429 rate-limit answers, which the
+SDK leaves to the caller. Stripe objects are read by attribute or ``to_dict()``: since SDK 15
+they are not dicts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from django_bob_payments.conf import bob_settings
+from django_bob_payments.exceptions import ProviderAuthenticationError, ProviderError, ProviderNotInstalled
+from django_bob_payments.providers.base import METADATA_KEY, PaymentProvider, RemoteObject
+
+try:
+    import stripe
+except ImportError as err:  # pragma: no cover - stripe is a dependency of the package
+    raise ProviderNotInstalled("The Stripe provider needs the stripe SDK: pip install 'stripe>=16,<17'.") from err
+
+T = TypeVar("T")
+
+PAGE_SIZE = 100
+ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "state", "country")
+
+
+def _metadata_id(obj: Any) -> str | None:
+    metadata = obj.metadata.to_dict() if obj.metadata else {}
+    return metadata.get(METADATA_KEY)
+
+
+def _normalize_address(address: Any) -> dict[str, str] | None:
+    if not address:
+        return None
+    values = {key: (address[key] or "") for key in ADDRESS_FIELDS if key in address}
+    return values if any(values.values()) else None
+
+
+class StripeProvider(PaymentProvider):
+    """Talks to Stripe through the pinned SDK."""
+
+    name = "stripe"
+    # Base delay of the retries of 429 answers; doubled each time, with jitter.
+    rate_limit_delay = 1.0
+
+    def __init__(self, client: stripe.StripeClient | None = None) -> None:
+        self.client = client or self.build_client()
+
+    @staticmethod
+    def build_client() -> stripe.StripeClient:
+        """A client configured from BOB_PAYMENTS."""
+        if not bob_settings.STRIPE_SECRET_KEY:
+            raise ProviderAuthenticationError(
+                'BOB_PAYMENTS["STRIPE_SECRET_KEY"] is not set.', provider="stripe", code="missing_api_key"
+            )
+        return stripe.StripeClient(
+            bob_settings.STRIPE_SECRET_KEY,
+            stripe_version=bob_settings.STRIPE_API_VERSION or stripe.api_version,
+            base_addresses={"api": bob_settings.STRIPE_API_BASE},
+            max_network_retries=bob_settings.STRIPE_MAX_NETWORK_RETRIES,
+            http_client=stripe.RequestsClient(timeout=bob_settings.STRIPE_TIMEOUT),
+        )
+
+    # Calling Stripe
+
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one SDK call, retrying rate limits and turning SDK errors into ours."""
+        attempts = max(int(bob_settings.STRIPE_MAX_NETWORK_RETRIES), 0) + 1
+        for attempt in range(attempts):
+            try:
+                return function(*args, **kwargs)
+            except stripe.RateLimitError as err:
+                if attempt == attempts - 1:
+                    raise self._translate(err) from err
+                delay = self.rate_limit_delay * (2**attempt)
+                time.sleep(delay / 2 + random.uniform(0, delay / 2))
+            except stripe.StripeError as err:
+                raise self._translate(err) from err
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _translate(self, err: stripe.StripeError) -> ProviderError:
+        error_class = (
+            ProviderAuthenticationError
+            if isinstance(err, (stripe.AuthenticationError, stripe.PermissionError))
+            else ProviderError
+        )
+        return error_class(
+            err.user_message or type(err).__name__,
+            provider=self.name,
+            http_status=err.http_status,
+            code=err.code or type(err).__name__,
+            request_id=err.request_id,
+        )
+
+    def _paginate(self, service: Any, params: dict[str, Any]) -> Iterator[Any]:
+        page = self.call(service.list, {**params, "limit": PAGE_SIZE})
+        while True:
+            yield from page.data
+            if not page.has_more or not page.data:
+                return
+            page = self.call(service.list, {**params, "limit": PAGE_SIZE, "starting_after": page.data[-1].id})
+
+    # Products
+
+    def _product(self, obj: Any) -> RemoteObject:
+        return RemoteObject(
+            external_id=obj.id,
+            local_id=_metadata_id(obj),
+            fields={"name": obj.name, "description": obj.description or "", "active": obj.active},
+        )
+
+    def _product_params(self, fields: dict[str, Any]) -> dict[str, Any]:
+        params = dict(fields)
+        if "description" in params:
+            # An empty string unsets a description; Stripe refuses an empty one on create.
+            params["description"] = params["description"] or ""
+        return params
+
+    def iter_products(self) -> Iterator[RemoteObject]:
+        for obj in self._paginate(self.client.v1.products, {}):
+            yield self._product(obj)
+
+    def create_product(self, local_id: str, fields: dict[str, Any], idempotency_key: str) -> RemoteObject:
+        params = self._product_params(fields)
+        if not params.get("description"):
+            params.pop("description", None)
+        params["metadata"] = {METADATA_KEY: local_id}
+        obj = self.call(self.client.v1.products.create, params, {"idempotency_key": idempotency_key})
+        return self._product(obj)
+
+    def update_product(self, external_id: str, changes: dict[str, Any]) -> RemoteObject:
+        obj = self.call(self.client.v1.products.update, external_id, self._product_params(changes))
+        return self._product(obj)
+
+    # Prices
+
+    def _price(self, obj: Any) -> RemoteObject:
+        recurring = obj.recurring
+        return RemoteObject(
+            external_id=obj.id,
+            local_id=_metadata_id(obj),
+            parent_id=obj.product if isinstance(obj.product, str) else obj.product.id,
+            fields={
+                "amount": obj.unit_amount,
+                "currency": obj.currency,
+                "type": obj.type,
+                "interval": recurring.interval if recurring else "",
+                "interval_count": recurring.interval_count if recurring else 1,
+                "nickname": obj.nickname or "",
+                "active": obj.active,
+            },
+        )
+
+    def iter_prices(self) -> Iterator[RemoteObject]:
+        for obj in self._paginate(self.client.v1.prices, {}):
+            yield self._price(obj)
+
+    def create_price(
+        self, local_id: str, product_external_id: str, fields: dict[str, Any], idempotency_key: str
+    ) -> RemoteObject:
+        params: dict[str, Any] = {
+            "product": product_external_id,
+            "unit_amount": fields["amount"],
+            "currency": fields["currency"],
+            "active": fields["active"],
+            "metadata": {METADATA_KEY: local_id},
+        }
+        if fields.get("nickname"):
+            params["nickname"] = fields["nickname"]
+        if fields["type"] == "recurring":
+            params["recurring"] = {"interval": fields["interval"], "interval_count": fields["interval_count"]}
+        obj = self.call(self.client.v1.prices.create, params, {"idempotency_key": idempotency_key})
+        return self._price(obj)
+
+    def update_price(self, external_id: str, changes: dict[str, Any]) -> RemoteObject:
+        unknown = set(changes) - {"nickname", "active"}
+        if unknown:
+            raise ValueError(f"Stripe prices cannot change {sorted(unknown)}: create a new price.")
+        obj = self.call(self.client.v1.prices.update, external_id, dict(changes))
+        return self._price(obj)
+
+    # Customers
+
+    def _customer(self, obj: Any) -> RemoteObject:
+        tax_ids = obj.tax_ids.data if "tax_ids" in obj and obj.tax_ids else []
+        eu_vat = [tax_id for tax_id in tax_ids if tax_id.type == "eu_vat"]
+        return RemoteObject(
+            external_id=obj.id,
+            local_id=_metadata_id(obj),
+            fields={
+                "name": obj.name or "",
+                "email": obj.email or "",
+                "address": _normalize_address(obj.address),
+                "preferred_locales": list(obj.preferred_locales or []),
+                "tax_exempt": obj.tax_exempt or "none",
+                "tax_id": eu_vat[0].value if eu_vat else None,
+                "tax_id_ids": [tax_id.id for tax_id in eu_vat],
+            },
+        )
+
+    def _customer_params(self, fields: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key == "tax_id":
+                continue
+            if key == "address":
+                params["address"] = {name: value.get(name, "") for name in ADDRESS_FIELDS} if value else ""
+            elif key == "preferred_locales":
+                params["preferred_locales"] = list(value) if value else ""
+            else:
+                params[key] = value
+        return params
+
+    def iter_customers(self) -> Iterator[RemoteObject]:
+        for obj in self._paginate(self.client.v1.customers, {"expand": ["data.tax_ids"]}):
+            yield self._customer(obj)
+
+    def create_customer(self, local_id: str, fields: dict[str, Any], idempotency_key: str) -> RemoteObject:
+        params = {key: value for key, value in self._customer_params(fields).items() if value not in ("", None)}
+        params["metadata"] = {METADATA_KEY: local_id}
+        params["expand"] = ["tax_ids"]
+        if fields.get("tax_id"):
+            params["tax_id_data"] = [{"type": "eu_vat", "value": fields["tax_id"]}]
+        obj = self.call(self.client.v1.customers.create, params, {"idempotency_key": idempotency_key})
+        return self._customer(obj)
+
+    def update_customer(self, remote: RemoteObject, changes: dict[str, Any]) -> RemoteObject:
+        customer_id = remote.external_id
+        params = self._customer_params(changes)
+        if params:
+            self.call(self.client.v1.customers.update, customer_id, params)
+        if "tax_id" in changes:
+            # Tax IDs cannot be edited: delete the old one and create the new one.
+            for tax_id_id in remote.fields.get("tax_id_ids", []):
+                self.call(self.client.v1.customers.tax_ids.delete, customer_id, tax_id_id)
+            new_ids: list[str] = []
+            if changes["tax_id"]:
+                tax_id = self.call(
+                    self.client.v1.customers.tax_ids.create,
+                    customer_id,
+                    {"type": "eu_vat", "value": changes["tax_id"]},
+                )
+                new_ids.append(tax_id.id)
+            changes = {**changes, "tax_id_ids": new_ids}
+        return RemoteObject(external_id=customer_id, local_id=remote.local_id, fields={**remote.fields, **changes})
+
+    def delete_customer(self, external_id: str) -> None:
+        try:
+            self.call(self.client.v1.customers.delete, external_id)
+        except ProviderError as err:
+            if err.http_status != 404:
+                raise

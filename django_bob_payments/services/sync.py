@@ -1,0 +1,418 @@
+"""
+Pushing the local catalog and customers to the provider, which mirrors them.
+
+The local database is the truth. For each kind (products, then prices, then customers) the
+sync lists what exists at the provider once, matches it to local rows by the local ID every
+object carries in its metadata, then creates what is missing, updates only the fields that
+differ and archives what was removed locally. Objects left by an interrupted run are adopted,
+never duplicated: they carry the metadata, and creates use idempotency keys derived from the
+local ID and the content sent.
+
+Local rows are read in pages of ``PAGE_SIZE``; what is held for the whole run is the
+normalized fields of the provider's objects of one kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connections, models
+
+from django_bob_payments.exceptions import ProviderAuthenticationError, ProviderError
+from django_bob_payments.models import (
+    Customer,
+    ExternalCustomer,
+    ExternalPricing,
+    ExternalProduct,
+    Pricing,
+    Product,
+)
+from django_bob_payments.providers.base import PRICE_IMMUTABLE_FIELDS, PaymentProvider, RemoteObject
+
+PAGE_SIZE = 100
+KINDS = ("products", "prices", "customers")
+
+
+@dataclass
+class KindReport:
+    """What the sync did to one kind of object."""
+
+    created: int = 0
+    updated: int = 0
+    archived: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    # Objects at the provider that carry our metadata but whose local row is gone, left as they are.
+    orphaned: int = 0
+
+
+@dataclass
+class SyncFailure:
+    kind: str
+    local_id: str
+    error: ProviderError
+
+
+@dataclass
+class SyncReport:
+    """The outcome of a run: counts per kind and each failure."""
+
+    kinds: dict[str, KindReport] = field(default_factory=lambda: {kind: KindReport() for kind in KINDS})
+    failures: list[SyncFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class SyncObserver:
+    """Receives what the sync does, to print a plan or progress. The default says nothing."""
+
+    def planned(self, kind: str, action: str, description: str) -> None:
+        """An action the sync takes (or, in a dry run, would take)."""
+
+    def progress(self, kind: str, done: int, total: int) -> None:
+        """``done`` of ``total`` local rows of ``kind`` are handled."""
+
+    def failed(self, failure: SyncFailure) -> None:
+        """An object could not be synced; the run goes on."""
+
+
+def idempotency_key(kind: str, local_id: str, content: dict[str, Any]) -> str:
+    """A key that is the same whenever the same content is created for the same row."""
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return f"bob-payments-{kind}-{local_id}-{digest}"
+
+
+def iter_pages(queryset: models.QuerySet, page_size: int = PAGE_SIZE) -> Iterator[list[Any]]:
+    """Rows of ``queryset`` by ascending primary key, one page (one query) at a time."""
+    last_pk = None
+    while True:
+        page_queryset = queryset.order_by("pk")
+        if last_pk is not None:
+            page_queryset = page_queryset.filter(pk__gt=last_pk)
+        page = list(page_queryset[:page_size])
+        if not page:
+            return
+        yield page
+        last_pk = page[-1].pk
+
+
+class ProviderSync:
+    """One run of the sync against one provider."""
+
+    def __init__(
+        self,
+        provider: PaymentProvider,
+        *,
+        dry_run: bool = False,
+        observer: SyncObserver | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.provider = provider
+        self.dry_run = dry_run
+        self.observer = observer or SyncObserver()
+        self.page_size = page_size
+        self.report = SyncReport()
+
+    def run(self, kinds: tuple[str, ...] = KINDS) -> SyncReport:
+        """Sync the given kinds, in dependency order. Raises ProviderAuthenticationError."""
+        for kind in KINDS:
+            if kind in kinds:
+                getattr(self, f"sync_{kind}")()
+        return self.report
+
+    # Shared steps
+
+    def _index(self, remote_objects: Iterator[RemoteObject]) -> dict[str, list[RemoteObject]]:
+        by_local_id: dict[str, list[RemoteObject]] = defaultdict(list)
+        for remote in remote_objects:
+            if remote.local_id is not None:
+                by_local_id[remote.local_id].append(remote)
+        return by_local_id
+
+    def _attempt(self, kind: str, local_id: str, action: Callable[..., Any], *args: Any) -> None:
+        """Run ``action(*args)``; a provider error is recorded and the run goes on."""
+        try:
+            action(*args)
+        except ProviderAuthenticationError:
+            raise
+        except ProviderError as err:
+            failure = SyncFailure(kind, local_id, err)
+            self.report.failures.append(failure)
+            self.report.kinds[kind].failed += 1
+            self.observer.failed(failure)
+
+    def _changes(self, desired: dict[str, Any], remote: RemoteObject) -> dict[str, Any]:
+        return {key: value for key, value in desired.items() if remote.fields.get(key) != value}
+
+    def _save_links(self, link_model: type[models.Model], owner_field: str, links: dict[int, str]) -> None:
+        """Point each local row's link for this provider at its provider ID, in one query."""
+        if not links or self.dry_run:
+            return
+        manager = link_model._default_manager
+        # MySQL and MariaDB upsert on any unique key and take no conflict target.
+        with_target = connections[manager.db].features.supports_update_conflicts_with_target
+        manager.bulk_create(
+            [
+                link_model(**{f"{owner_field}_id": pk, "provider": self.provider.name, "external_id": external_id})
+                for pk, external_id in links.items()
+            ],
+            update_conflicts=True,
+            unique_fields=[owner_field, "provider"] if with_target else None,
+            update_fields=["external_id", "updated_at"],
+        )
+
+    def _linked_ids(self, rows: list[Any]) -> dict[int, str]:
+        """The current provider ID of each row, from its prefetched links."""
+        return {
+            row.pk: link.external_id
+            for row in rows
+            for link in row.external_ids.all()
+            if link.provider == self.provider.name
+        }
+
+    def _archive_leftovers(self, kind: str, leftovers: dict[str, list[RemoteObject]], archive: Callable) -> None:
+        for local_id, remotes in leftovers.items():
+            for remote in remotes:
+                if remote.fields.get("active"):
+                    self.observer.planned(kind, "archive", f"{remote.external_id} (local {local_id} is gone)")
+                    if not self.dry_run:
+                        self._attempt(
+                            kind, local_id, lambda remote=remote: archive(remote.external_id, {"active": False})
+                        )
+                    self.report.kinds[kind].archived += 1
+
+    def _prefetched(self, queryset: models.QuerySet, link_model: type[models.Model]) -> models.QuerySet:
+        return queryset.prefetch_related(
+            models.Prefetch("external_ids", queryset=link_model._default_manager.filter(provider=self.provider.name))
+        )
+
+    # Products
+
+    def product_fields(self, product: Product) -> dict[str, Any]:
+        return {"name": product.name, "description": product.description, "active": product.is_active}
+
+    def sync_products(self) -> None:
+        kind = "products"
+        remote_index = self._index(self.provider.iter_products())
+        queryset = self._prefetched(Product.objects.all(), ExternalProduct)
+        total, done = Product.objects.count(), 0
+        for page in iter_pages(queryset, self.page_size):
+            linked = self._linked_ids(page)
+            links: dict[int, str] = {}
+            for product in page:
+                local_id = str(product.pk)
+                desired = self.product_fields(product)
+                candidates = remote_index.pop(local_id, [])
+                remote = next((r for r in candidates if r.external_id == linked.get(product.pk)), None) or (
+                    candidates[0] if candidates else None
+                )
+                self._attempt(kind, local_id, self._push_product, product, desired, remote, links)
+                done += 1
+            self._save_links(ExternalProduct, "product", links)
+            self.observer.progress(kind, done, total)
+        self._archive_leftovers(kind, remote_index, self.provider.update_product)
+
+    def _push_product(self, product: Product, desired: dict, remote: RemoteObject | None, links: dict) -> None:
+        report = self.report.kinds["products"]
+        local_id = str(product.pk)
+        if remote is None:
+            self.observer.planned("products", "create", f"{local_id} ({product.name})")
+            if not self.dry_run:
+                key = idempotency_key("product", local_id, desired)
+                remote = self.provider.create_product(local_id, desired, key)
+                links[product.pk] = remote.external_id
+            report.created += 1
+            return
+        links[product.pk] = remote.external_id
+        changes = self._changes(desired, remote)
+        if not changes:
+            report.unchanged += 1
+            return
+        self.observer.planned("products", "update", f"{local_id} {remote.external_id}: {', '.join(sorted(changes))}")
+        if not self.dry_run:
+            self.provider.update_product(remote.external_id, changes)
+        if changes == {"active": False}:
+            report.archived += 1
+        else:
+            report.updated += 1
+
+    # Prices
+
+    def pricing_fields(self, pricing: Pricing) -> dict[str, Any]:
+        return {
+            "amount": pricing.amount,
+            "currency": pricing.currency,
+            "type": pricing.type,
+            "interval": pricing.interval,
+            "interval_count": pricing.interval_count,
+            "nickname": pricing.nickname,
+            "active": pricing.is_active and pricing.product.is_active,
+        }
+
+    def sync_prices(self) -> None:
+        kind = "prices"
+        remote_index = self._index(self.provider.iter_prices())
+        product_ids = dict(
+            ExternalProduct.objects.filter(provider=self.provider.name).values_list("product_id", "external_id")
+        )
+        queryset = self._prefetched(Pricing.objects.select_related("product"), ExternalPricing)
+        total, done = Pricing.objects.count(), 0
+        for page in iter_pages(queryset, self.page_size):
+            linked = self._linked_ids(page)
+            links: dict[int, str] = {}
+            for pricing in page:
+                local_id = str(pricing.pk)
+                candidates = remote_index.pop(local_id, [])
+                self._attempt(
+                    kind, local_id, self._push_price, pricing, candidates, linked.get(pricing.pk), product_ids, links
+                )
+                done += 1
+            self._save_links(ExternalPricing, "pricing", links)
+            self.observer.progress(kind, done, total)
+        self._archive_leftovers(kind, remote_index, self.provider.update_price)
+
+    def _push_price(
+        self,
+        pricing: Pricing,
+        candidates: list[RemoteObject],
+        linked_id: str | None,
+        product_ids: dict[int, str],
+        links: dict[int, str],
+    ) -> None:
+        report = self.report.kinds["prices"]
+        local_id = str(pricing.pk)
+        desired = self.pricing_fields(pricing)
+        product_external_id = product_ids.get(pricing.product_id)
+        if product_external_id is None and not self.dry_run:
+            raise ProviderError(
+                f"Product {pricing.product_id} is not at {self.provider.name} yet: sync products first.",
+                provider=self.provider.name,
+                code="product_not_synced",
+            )
+        immutable = {key: desired[key] for key in PRICE_IMMUTABLE_FIELDS}
+
+        def same_terms(remote: RemoteObject) -> bool:
+            return remote.parent_id == product_external_id and all(
+                remote.fields.get(key) == value for key, value in immutable.items()
+            )
+
+        matches = sorted(
+            (remote for remote in candidates if same_terms(remote)),
+            key=lambda remote: (remote.external_id != linked_id, not remote.fields.get("active")),
+        )
+        current = matches[0] if matches else None
+        if current is None:
+            self.observer.planned("prices", "create", f"{local_id} ({pricing})")
+            if not self.dry_run:
+                content = {**desired, "product": product_external_id}
+                current = self.provider.create_price(
+                    local_id, product_external_id, desired, idempotency_key("price", local_id, content)
+                )
+                links[pricing.pk] = current.external_id
+            report.created += 1
+        else:
+            links[pricing.pk] = current.external_id
+            changes = self._changes({"nickname": desired["nickname"], "active": desired["active"]}, current)
+            if changes:
+                self.observer.planned(
+                    "prices", "update", f"{local_id} {current.external_id}: {', '.join(sorted(changes))}"
+                )
+                if not self.dry_run:
+                    self.provider.update_price(current.external_id, changes)
+                if changes == {"active": False}:
+                    report.archived += 1
+                else:
+                    report.updated += 1
+            else:
+                report.unchanged += 1
+        # Prices cannot change their amount, currency or interval: the old ones are archived.
+        for stale in candidates:
+            if stale is not current and stale.fields.get("active"):
+                self.observer.planned("prices", "archive", f"{stale.external_id} (replaced for local {local_id})")
+                if not self.dry_run:
+                    self.provider.update_price(stale.external_id, {"active": False})
+                report.archived += 1
+
+    # Customers
+
+    def customer_fields(self, customer: Customer) -> dict[str, Any]:
+        billing = getattr(customer, "billing_information", None)
+        user = customer.user
+        fields: dict[str, Any] = {
+            "name": "",
+            "email": (getattr(user, "email", "") or "") if user is not None else "",
+            "address": None,
+            "preferred_locales": [customer.preferred_locale] if customer.preferred_locale else [],
+            "tax_exempt": "none",
+            "tax_id": None,
+        }
+        if user is not None and hasattr(user, "get_full_name"):
+            fields["name"] = user.get_full_name() or ""
+        if billing is not None:
+            address = {
+                "line1": billing.address_line1,
+                "line2": billing.address_line2,
+                "postal_code": billing.postal_code,
+                "city": billing.city,
+                "state": billing.state,
+                "country": str(billing.country),
+            }
+            fields.update(
+                name=billing.name,
+                email=billing.email,
+                address=address if any(address.values()) else None,
+                tax_exempt=billing.tax_exempt,
+                tax_id=(billing.vat_number or None) if billing.is_from_eu else None,
+            )
+        return fields
+
+    def sync_customers(self) -> None:
+        kind, report = "customers", self.report.kinds["customers"]
+        remote_index = self._index(self.provider.iter_customers())
+        queryset = self._prefetched(Customer.objects.select_related("billing_information", "user"), ExternalCustomer)
+        total, done = Customer.objects.count(), 0
+        for page in iter_pages(queryset, self.page_size):
+            linked = self._linked_ids(page)
+            links: dict[int, str] = {}
+            for customer in page:
+                local_id = str(customer.pk)
+                candidates = remote_index.pop(local_id, [])
+                remote = next((r for r in candidates if r.external_id == linked.get(customer.pk)), None) or (
+                    candidates[0] if candidates else None
+                )
+                self._attempt(kind, local_id, self._push_customer, customer, remote, links)
+                done += 1
+            self._save_links(ExternalCustomer, "customer", links)
+            self.observer.progress(kind, done, total)
+        for remotes in remote_index.values():
+            report.orphaned += len(remotes)
+
+    def _push_customer(self, customer: Customer, remote: RemoteObject | None, links: dict[int, str]) -> None:
+        report = self.report.kinds["customers"]
+        local_id = str(customer.pk)
+        desired = self.customer_fields(customer)
+        if remote is None:
+            self.observer.planned("customers", "create", f"{local_id} ({desired['email'] or 'no email'})")
+            if not self.dry_run:
+                remote = self.provider.create_customer(
+                    local_id, desired, idempotency_key("customer", local_id, desired)
+                )
+                links[customer.pk] = remote.external_id
+            report.created += 1
+            return
+        links[customer.pk] = remote.external_id
+        changes = self._changes(desired, remote)
+        if not changes:
+            report.unchanged += 1
+            return
+        self.observer.planned("customers", "update", f"{local_id} {remote.external_id}: {', '.join(sorted(changes))}")
+        if not self.dry_run:
+            self.provider.update_customer(remote, changes)
+        report.updated += 1
