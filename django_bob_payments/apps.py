@@ -13,14 +13,19 @@ class BobPaymentsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
         from django.core import checks
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_save, pre_delete
 
         from django_bob_payments import checks as bob_checks
-        from django_bob_payments.receivers import custom_user_post_save
+        from django_bob_payments.models import Customer, Pricing, Product
+        from django_bob_payments.receivers import custom_user_post_save, remove_remote_objects
 
         post_save.connect(
             custom_user_post_save,
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="bob_payments_custom_user_post_save",
         )
+        for model in (Customer, Product, Pricing):
+            pre_delete.connect(
+                remove_remote_objects, sender=model, dispatch_uid=f"bob_payments_remove_remote_{model._meta.model_name}"
+            )
         checks.register(bob_checks.check_settings)

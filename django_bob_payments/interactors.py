@@ -22,13 +22,14 @@ takes effect at once.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import models
 
 from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
-from django_bob_payments.exceptions import BillingPermissionDenied, BobPaymentsImproperlyConfigured
+from django_bob_payments.exceptions import BillingPermissionDenied, BobPaymentsError, BobPaymentsImproperlyConfigured
 from django_bob_payments.models import Customer
 from django_bob_payments.providers import PaymentProvider, get_provider
 from django_bob_payments.services import (
@@ -43,6 +44,8 @@ from django_bob_payments.services import (
     SubscriptionService,
 )
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport
+
+logger = logging.getLogger(__name__)
 
 
 class PaymentInteractor:
@@ -110,6 +113,24 @@ class PaymentInteractor:
     ) -> SyncReport:
         """Push local products, prices and customers to the provider (``synchronizepayments``)."""
         return ProviderSync(self.get_provider(), dry_run=dry_run, observer=observer).run(kinds)
+
+    def remove_remote_objects(self, kind: str, links: list[tuple[str, str]]) -> None:
+        """
+        Remove the provider objects of a deleted local row, given as (provider, external ID)
+        pairs: a ``customer`` is deleted, a ``product`` or ``pricing`` archived. Runs after
+        commit; a failure is logged and left to the next ``synchronizepayments``.
+        """
+        for provider_name, external_id in links:
+            try:
+                provider = get_provider(provider_name)
+                if kind == "customer":
+                    provider.delete_customer(external_id)
+                elif kind == "product":
+                    provider.update_product(external_id, {"active": False})
+                elif kind == "pricing":
+                    provider.update_price(external_id, {"active": False})
+            except BobPaymentsError as err:
+                logger.warning("Could not remove %s %s at %s: %s", kind, external_id, provider_name, err)
 
     # Use cases whose implementation is not available yet.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+
 from django_bob_payments.interactors import get_payment_interactor
 
 
@@ -12,3 +14,17 @@ def custom_user_post_save(sender: Any, instance: Any, created: bool, raw: bool =
     # raw is True while fixtures load: the fixture carries its own customers.
     if created and not raw:
         get_payment_interactor().post_user_created(instance)
+
+
+def remove_remote_objects(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """
+    When a customer, product or pricing is deleted, remove its provider objects after the
+    transaction commits: customers are deleted, products and prices archived (Stripe keeps
+    them for the invoices that name them). The links themselves go with the row.
+    """
+    links = list(instance.external_ids.values_list("provider", "external_id"))
+    if links:
+        kind = sender._meta.model_name
+        transaction.on_commit(
+            lambda: get_payment_interactor().remove_remote_objects(kind, links), using=kwargs.get("using")
+        )

@@ -334,8 +334,52 @@ def test_progress_goes_to_stderr_by_verbosity(stripe_emulator, make_user):
 def test_customers_at_stripe_without_a_local_row_are_reported(stripe_emulator, make_user):
     user = make_user()
     sync("--only", "customers")
-    customer = user.payment_customers.get()
-    customer.delete()
+    # Deleted without the app's receivers, as a raw SQL clean-up would.
+    ExternalCustomer.objects.all()._raw_delete("default")
+    Customer.objects.filter(pk=user.payment_customers.get().pk)._raw_delete("default")
     stdout, _ = sync("--only", "customers")
     assert "1 customer(s) at the provider have no local row" in stdout
     assert stripe_emulator.count("DELETE") == 0
+
+
+def test_deleting_a_customer_deletes_it_at_stripe_after_commit(
+    stripe_emulator, make_user, django_capture_on_commit_callbacks
+):
+    user = make_user()
+    sync("--only", "customers")
+    customer = user.payment_customers.get()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        customer.delete()
+    # Nothing is sent before the transaction commits.
+    assert stripe_emulator.count("DELETE") == 0
+    for callback in callbacks:
+        callback()
+    assert stripe_emulator.count("DELETE", "/v1/customers/:id") == 1
+    assert stripe_emulator.all("customer") == []
+    assert not ExternalCustomer.objects.exists()
+
+
+def test_deleting_a_product_archives_it_and_its_prices(stripe_emulator, catalog, django_capture_on_commit_callbacks):
+    sync()
+    (pro, _), _ = catalog
+    with django_capture_on_commit_callbacks(execute=True):
+        pro.delete()
+    assert stripe_emulator.count("DELETE") == 0
+    products = {obj["name"]: obj["active"] for obj in stripe_emulator.all("product")}
+    assert products == {"Pro": False, "Solo": True}
+    prices = sorted((obj["unit_amount"], obj["active"]) for obj in stripe_emulator.all("price"))
+    assert prices == [(2900, False), (4900, True), (29000, False)]
+
+
+def test_a_failed_remote_removal_is_logged_without_secrets(stripe_emulator, make_user, caplog, settings):
+    make_user()
+    sync("--only", "customers")
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_MAX_NETWORK_RETRIES": 0}
+    stripe_emulator.fail("DELETE", "/v1/customers/:id", status=500)
+    from django_bob_payments.interactors import get_payment_interactor
+
+    link = ExternalCustomer.objects.get()
+    get_payment_interactor().remove_remote_objects("customer", [("stripe", link.external_id)])
+    assert len(stripe_emulator.all("customer")) == 1
+    assert f"Could not remove customer {link.external_id} at stripe" in caplog.text
+    assert "sk_test" not in caplog.text
