@@ -145,6 +145,7 @@ class StripeEmulator:
                 "product": {},
                 "price": {},
             }
+            self.tax_ids_by_customer: dict[str, list[dict[str, Any]]] = {}
             self.calls: Counter[str] = Counter()
             self.idempotency: dict[str, tuple[str, int, dict[str, Any]]] = {}
             self.faults: list[Fault] = []
@@ -190,14 +191,10 @@ class StripeEmulator:
 
     # HTTP serving
 
-    def start(self) -> str:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 (a free port by default) in a background thread; returns the base URL."""
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         thread = threading.Thread(target=self.server.serve_forever, name="stripe-emulator", daemon=True)
         thread.start()
@@ -209,6 +206,16 @@ class StripeEmulator:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+    def control(self, method: str, path: str) -> tuple[int, dict, dict]:
+        """Control endpoints for a separate process (benchmarks): read or clear the call counts."""
+        with self.lock:
+            if method == "GET" and path == "/_emulator/calls":
+                return 200, dict(self.calls), {}
+            if method == "POST" and path == "/_emulator/calls/clear":
+                self.calls.clear()
+                return 200, {}, {}
+        return 404, {"error": {"message": "Unknown control endpoint."}}, {}
 
     # Request handling
 
@@ -373,7 +380,7 @@ class StripeEmulator:
         self._apply_customer(customer, params)
         self.objects["customer"][customer_id] = customer
         for tax_id in new_tax_ids:
-            self.objects["tax_id"][tax_id["id"]] = tax_id
+            self._store_tax_id(tax_id)
         return self._render_customer(customer, params.get("expand"))
 
     def update_customer(self, params: dict, id: str) -> dict:
@@ -412,7 +419,7 @@ class StripeEmulator:
     def _render_customer(self, customer: dict, expand: Any, prefix: str = "") -> dict:
         rendered = dict(customer)
         if f"{prefix}tax_ids" in (expand or []):
-            tax_ids = [tax for tax in self.all("tax_id") if tax["customer"] == customer["id"]]
+            tax_ids = [tax for tax in self.tax_ids_by_customer.get(customer["id"], []) if not tax.get("deleted")]
             rendered["tax_ids"] = {
                 "object": "list",
                 "data": list(reversed(tax_ids)),
@@ -440,9 +447,8 @@ class StripeEmulator:
     def delete_customer(self, params: dict, id: str) -> dict:
         customer = self._get("customer", id)
         customer["deleted"] = True
-        for tax_id in self.all("tax_id"):
-            if tax_id["customer"] == id:
-                tax_id["deleted"] = True
+        for tax_id in self.tax_ids_by_customer.get(id, []):
+            tax_id["deleted"] = True
         return {"id": id, "object": "customer", "deleted": True}
 
     # Tax IDs
@@ -474,15 +480,18 @@ class StripeEmulator:
         self._get("customer", customer)
         self._check_params(params, _allowed("CustomerCreateTaxIdParams"), required=("type", "value"))
         tax_id = self._build_tax_id(customer, params)
-        self.objects["tax_id"][tax_id["id"]] = tax_id
+        self._store_tax_id(tax_id)
         return tax_id
+
+    def _store_tax_id(self, tax_id: dict) -> None:
+        self.objects["tax_id"][tax_id["id"]] = tax_id
+        self.tax_ids_by_customer.setdefault(tax_id["customer"], []).append(tax_id)
 
     def list_tax_ids(self, params: dict, customer: str) -> dict:
         self._get("customer", customer)
         self._check_params(params, _allowed("CustomerListTaxIdsParams"))
-        return self._list(
-            "tax_id", params, lambda obj: obj["customer"] == customer, f"/v1/customers/{customer}/tax_ids"
-        )
+        mine = {tax["id"] for tax in self.tax_ids_by_customer.get(customer, [])}
+        return self._list("tax_id", params, lambda obj: obj["id"] in mine, f"/v1/customers/{customer}/tax_ids")
 
     def delete_tax_id(self, params: dict, customer: str, id: str) -> dict:
         tax_id = self._get("tax_id", id)
@@ -679,7 +688,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode() if length else ""
         headers = {key.lower(): value for key, value in self.headers.items()}
         try:
-            status, answer, extra = self.emulator.handle(self.command, url.path, url.query, body, headers)
+            if url.path.startswith("/_emulator/"):
+                status, answer, extra = self.emulator.control(self.command, url.path)
+            else:
+                status, answer, extra = self.emulator.handle(self.command, url.path, url.query, body, headers)
         except _Drop:
             self.close_connection = True
             self.connection.shutdown(2)
@@ -696,3 +708,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     do_GET = do_POST = do_DELETE = _serve
+
+
+def main() -> None:
+    """Serve the emulator until interrupted: ``python -m tests.stripe_emulator [--port N]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    port = parser.parse_args().port
+    emulator = StripeEmulator()
+    print(emulator.start(port), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,8 +5,10 @@ It uses a ``stripe.StripeClient`` built from settings (key, ``STRIPE_API_BASE``,
 ``STRIPE_API_VERSION``, ``STRIPE_MAX_NETWORK_RETRIES``, ``STRIPE_TIMEOUT``). The SDK retries
 connection errors, 409 and 5xx answers, reusing one idempotency key, so a retried create
 never makes a second object; this module adds retries of 429 rate-limit answers, which the
-SDK leaves to the caller. Stripe objects are read by attribute or ``to_dict()``: since SDK 15
-they are not dicts.
+SDK leaves to the caller. Since SDK 15 Stripe objects are not dicts: results of single calls
+are turned into plain dicts with ``to_dict()``, and list pages are fetched with
+``raw_request`` and read as parsed JSON, because building StripeObjects costs about 45 ms
+per page of 100 customers, more than the request itself.
 """
 
 from __future__ import annotations
@@ -31,16 +33,19 @@ PAGE_SIZE = 100
 ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "state", "country")
 
 
-def _metadata_id(obj: Any) -> str | None:
-    metadata = obj.metadata.to_dict() if obj.metadata else {}
-    return metadata.get(METADATA_KEY)
+def _metadata_id(obj: dict[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get(METADATA_KEY)
 
 
-def _normalize_address(address: Any) -> dict[str, str] | None:
+def _normalize_address(address: dict[str, Any] | None) -> dict[str, str] | None:
     if not address:
         return None
-    values = {key: (address[key] or "") for key in ADDRESS_FIELDS if key in address}
+    values = {key: (address.get(key) or "") for key in ADDRESS_FIELDS}
     return values if any(values.values()) else None
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else obj
 
 
 class StripeProvider(PaymentProvider):
@@ -99,21 +104,24 @@ class StripeProvider(PaymentProvider):
             request_id=err.request_id,
         )
 
-    def _paginate(self, service: Any, params: dict[str, Any]) -> Iterator[Any]:
-        page = self.call(service.list, {**params, "limit": PAGE_SIZE})
+    def _paginate(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every object of a list endpoint, as parsed JSON, 100 per request."""
+        params = {**params, "limit": PAGE_SIZE}
         while True:
-            yield from page.data
-            if not page.has_more or not page.data:
+            page = self.call(self.client.raw_request, "get", path, **params).data
+            yield from page["data"]
+            if not page["has_more"] or not page["data"]:
                 return
-            page = self.call(service.list, {**params, "limit": PAGE_SIZE, "starting_after": page.data[-1].id})
+            params["starting_after"] = page["data"][-1]["id"]
 
     # Products
 
     def _product(self, obj: Any) -> RemoteObject:
+        obj = _as_dict(obj)
         return RemoteObject(
-            external_id=obj.id,
+            external_id=obj["id"],
             local_id=_metadata_id(obj),
-            fields={"name": obj.name, "description": obj.description or "", "active": obj.active},
+            fields={"name": obj["name"], "description": obj.get("description") or "", "active": obj["active"]},
         )
 
     def _product_params(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +132,7 @@ class StripeProvider(PaymentProvider):
         return params
 
     def iter_products(self) -> Iterator[RemoteObject]:
-        for obj in self._paginate(self.client.v1.products, {}):
+        for obj in self._paginate("/v1/products", {}):
             yield self._product(obj)
 
     def create_product(self, local_id: str, fields: dict[str, Any], idempotency_key: str) -> RemoteObject:
@@ -142,24 +150,26 @@ class StripeProvider(PaymentProvider):
     # Prices
 
     def _price(self, obj: Any) -> RemoteObject:
-        recurring = obj.recurring
+        obj = _as_dict(obj)
+        recurring = obj.get("recurring")
+        product = obj["product"]
         return RemoteObject(
-            external_id=obj.id,
+            external_id=obj["id"],
             local_id=_metadata_id(obj),
-            parent_id=obj.product if isinstance(obj.product, str) else obj.product.id,
+            parent_id=product if isinstance(product, str) else product["id"],
             fields={
-                "amount": obj.unit_amount,
-                "currency": obj.currency,
-                "type": obj.type,
-                "interval": recurring.interval if recurring else "",
-                "interval_count": recurring.interval_count if recurring else 1,
-                "nickname": obj.nickname or "",
-                "active": obj.active,
+                "amount": obj["unit_amount"],
+                "currency": obj["currency"],
+                "type": obj["type"],
+                "interval": recurring["interval"] if recurring else "",
+                "interval_count": recurring["interval_count"] if recurring else 1,
+                "nickname": obj.get("nickname") or "",
+                "active": obj["active"],
             },
         )
 
     def iter_prices(self) -> Iterator[RemoteObject]:
-        for obj in self._paginate(self.client.v1.prices, {}):
+        for obj in self._paginate("/v1/prices", {}):
             yield self._price(obj)
 
     def create_price(
@@ -189,19 +199,20 @@ class StripeProvider(PaymentProvider):
     # Customers
 
     def _customer(self, obj: Any) -> RemoteObject:
-        tax_ids = obj.tax_ids.data if "tax_ids" in obj and obj.tax_ids else []
-        eu_vat = [tax_id for tax_id in tax_ids if tax_id.type == "eu_vat"]
+        obj = _as_dict(obj)
+        tax_ids = (obj.get("tax_ids") or {}).get("data", [])
+        eu_vat = [tax_id for tax_id in tax_ids if tax_id["type"] == "eu_vat"]
         return RemoteObject(
-            external_id=obj.id,
+            external_id=obj["id"],
             local_id=_metadata_id(obj),
             fields={
-                "name": obj.name or "",
-                "email": obj.email or "",
-                "address": _normalize_address(obj.address),
-                "preferred_locales": list(obj.preferred_locales or []),
-                "tax_exempt": obj.tax_exempt or "none",
-                "tax_id": eu_vat[0].value if eu_vat else None,
-                "tax_id_ids": [tax_id.id for tax_id in eu_vat],
+                "name": obj.get("name") or "",
+                "email": obj.get("email") or "",
+                "address": _normalize_address(obj.get("address")),
+                "preferred_locales": list(obj.get("preferred_locales") or []),
+                "tax_exempt": obj.get("tax_exempt") or "none",
+                "tax_id": eu_vat[0]["value"] if eu_vat else None,
+                "tax_id_ids": [tax_id["id"] for tax_id in eu_vat],
             },
         )
 
@@ -219,7 +230,7 @@ class StripeProvider(PaymentProvider):
         return params
 
     def iter_customers(self) -> Iterator[RemoteObject]:
-        for obj in self._paginate(self.client.v1.customers, {"expand": ["data.tax_ids"]}):
+        for obj in self._paginate("/v1/customers", {"expand": ["data.tax_ids"]}):
             yield self._customer(obj)
 
     def create_customer(self, local_id: str, fields: dict[str, Any], idempotency_key: str) -> RemoteObject:
