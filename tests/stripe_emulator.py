@@ -21,7 +21,6 @@ import hashlib
 import itertools
 import json
 import re
-import secrets
 import threading
 import time
 from collections import Counter
@@ -33,6 +32,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 import stripe.params
+import stripe.params.billing_portal
+import stripe.params.checkout
+
+from django_bob_payments.testing import stripe_objects
 
 API_VERSION = stripe.api_version
 
@@ -50,7 +53,12 @@ _REQUEST_OPTIONS = {
 
 
 def _allowed(params_type_name: str) -> frozenset[str]:
-    annotations = getattr(stripe.params, params_type_name).__annotations__
+    return _allowed_in(stripe.params, params_type_name)
+
+
+def _allowed_in(module: Any, params_type_name: str) -> frozenset[str]:
+    """The parameter names an endpoint accepts, from the SDK's params type."""
+    annotations = getattr(module, params_type_name).__annotations__
     return frozenset(set(annotations) - _REQUEST_OPTIONS)
 
 
@@ -108,10 +116,6 @@ def _int(value: Any, param: str) -> int:
         raise EmulatedError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param=param) from None
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(7)}"
-
-
 @dataclass
 class Fault:
     method: str
@@ -144,8 +148,13 @@ class StripeEmulator:
                 "tax_id": {},
                 "product": {},
                 "price": {},
+                "checkout.session": {},
+                "billing_portal.session": {},
+                "subscription": {},
             }
             self.tax_ids_by_customer: dict[str, list[dict[str, Any]]] = {}
+            self.session_requests: dict[str, dict[str, Any]] = {}
+            self._position_cache: dict[str, dict[str, int]] = {}
             self.calls: Counter[str] = Counter()
             self.idempotency: dict[str, tuple[str, int, dict[str, Any]]] = {}
             self.faults: list[Fault] = []
@@ -323,58 +332,45 @@ class StripeEmulator:
         return merged
 
     def _list(self, kind: str, params: dict, matches: Callable[[dict], bool], url: str, render=None) -> dict:
+        """A page of live, matching objects, newest first, after ``starting_after``."""
         limit = _int(params.get("limit", 10), "limit")
         if not 1 <= limit <= 100:
             raise EmulatedError(400, "Invalid limit: must be between 1 and 100.", code="parameter_invalid_integer")
-        items = [obj for obj in reversed(self.objects[kind].values()) if not obj.get("deleted") and matches(obj)]
+        objects = self.objects[kind]
+        order = list(objects)  # insertion order, oldest first; dicts keep it
+        position = len(order)
         starting_after = params.get("starting_after")
         if starting_after:
-            ids = [obj["id"] for obj in items]
-            if starting_after not in ids:
+            if starting_after not in objects:
                 raise EmulatedError(400, f"No such {kind}: '{starting_after}'", param="starting_after")
-            items = items[ids.index(starting_after) + 1 :]
-        page = items[:limit]
+            position = self._positions(kind)[starting_after]
+        page: list[dict] = []
+        has_more = False
+        for index in range(position - 1, -1, -1):
+            obj = objects[order[index]]
+            if obj.get("deleted") or not matches(obj):
+                continue
+            if len(page) == limit:
+                has_more = True
+                break
+            page.append(obj)
         render = render or (lambda obj: obj)
-        return {"object": "list", "data": [render(obj) for obj in page], "has_more": len(items) > limit, "url": url}
+        return {"object": "list", "data": [render(obj) for obj in page], "has_more": has_more, "url": url}
+
+    def _positions(self, kind: str) -> dict[str, int]:
+        """Each object's index in creation order, cached until the kind grows."""
+        cached = self._position_cache.get(kind)
+        if cached is None or len(cached) != len(self.objects[kind]):
+            cached = {object_id: index for index, object_id in enumerate(self.objects[kind])}
+            self._position_cache[kind] = cached
+        return cached
 
     # Customers
 
     def create_customer(self, params: dict) -> dict:
         self._check_params(params, _allowed("CustomerCreateParams"))
-        customer_id = _new_id("cus")
-        customer = {
-            "id": customer_id,
-            "object": "customer",
-            "address": None,
-            "balance": 0,
-            "business_name": None,
-            "created": self._now(),
-            "currency": None,
-            "customer_account": None,
-            "default_source": None,
-            "delinquent": False,
-            "description": None,
-            "discount": None,
-            "email": None,
-            "individual_name": None,
-            "invoice_credit_balance": {},
-            "invoice_prefix": secrets.token_hex(4).upper(),
-            "invoice_settings": {
-                "custom_fields": None,
-                "default_payment_method": None,
-                "footer": None,
-                "rendering_options": None,
-            },
-            "livemode": False,
-            "metadata": {},
-            "name": None,
-            "next_invoice_sequence": 1,
-            "phone": None,
-            "preferred_locales": [],
-            "shipping": None,
-            "tax_exempt": "none",
-            "test_clock": None,
-        }
+        customer = stripe_objects.customer(created=self._now())
+        customer_id = customer["id"]
         tax_id_data = params.pop("tax_id_data", None) or []
         new_tax_ids = [self._build_tax_id(customer_id, item) for item in tax_id_data]
         self._apply_customer(customer, params)
@@ -461,20 +457,7 @@ class StripeEmulator:
             raise EmulatedError(400, "Missing required param: type or value.", code="parameter_missing")
         if tax_type == "eu_vat" and not EU_VAT_RE.match(value):
             raise EmulatedError(400, f"Invalid value for eu_vat: {value}", code="tax_id_invalid", param="value")
-        country = value[:2]
-        return {
-            "id": _new_id("txi"),
-            "object": "tax_id",
-            "country": "GR" if country == "EL" else country,
-            "created": self._now(),
-            "customer": customer_id,
-            "customer_account": None,
-            "livemode": False,
-            "owner": {"account": None, "application": None, "customer": customer_id, "type": "customer"},
-            "type": tax_type,
-            "value": value,
-            "verification": {"status": "pending", "verified_address": None, "verified_name": None},
-        }
+        return stripe_objects.tax_id(customer_id, value, type=tax_type, created=self._now())
 
     def create_tax_id(self, params: dict, customer: str) -> dict:
         self._get("customer", customer)
@@ -504,32 +487,11 @@ class StripeEmulator:
 
     def create_product(self, params: dict) -> dict:
         self._check_params(params, _allowed("ProductCreateParams"), required=("name",))
-        product_id = params.get("id") or _new_id("prod")
+        product_id = params.get("id") or stripe_objects.new_id("prod")
         if product_id in self.objects["product"]:
             raise EmulatedError(400, f"Product already exists: {product_id}", code="resource_already_exists")
         now = self._now()
-        product = {
-            "id": product_id,
-            "object": "product",
-            "active": True,
-            "created": now,
-            "default_price": None,
-            "description": None,
-            "images": [],
-            "livemode": False,
-            "marketing_features": [],
-            "metadata": {},
-            "name": params["name"],
-            "package_dimensions": None,
-            "shippable": None,
-            "statement_descriptor": None,
-            "tax_code": None,
-            "tax_details": None,
-            "type": "service",
-            "unit_label": None,
-            "updated": now,
-            "url": None,
-        }
+        product = stripe_objects.product(id=product_id, created=now, updated=now, name=params["name"])
         self._apply_product(product, params)
         self.objects["product"][product_id] = product
         return product
@@ -585,33 +547,24 @@ class StripeEmulator:
             recurring = {
                 "interval": recurring["interval"],
                 "interval_count": _int(recurring.get("interval_count", 1), "recurring[interval_count]"),
-                "meter": None,
-                "trial_period_days": None,
                 "usage_type": recurring.get("usage_type", "licensed"),
             }
         unit_amount = _int(params["unit_amount"], "unit_amount")
-        price = {
-            "id": _new_id("price"),
-            "object": "price",
-            "active": _bool(params.get("active", True), "active"),
-            "billing_scheme": "per_unit",
-            "created": self._now(),
-            "currency": currency,
-            "currency_options": None,
-            "custom_unit_amount": None,
-            "livemode": False,
-            "lookup_key": params.get("lookup_key") or None,
-            "metadata": self._metadata({}, params.get("metadata", {})),
-            "nickname": params.get("nickname") or None,
-            "product": params["product"],
-            "recurring": recurring or None,
-            "tax_behavior": params.get("tax_behavior", "unspecified"),
-            "tiers_mode": None,
-            "transform_quantity": None,
-            "type": "recurring" if recurring else "one_time",
-            "unit_amount": unit_amount,
-            "unit_amount_decimal": str(unit_amount),
-        }
+        price = stripe_objects.price(
+            params["product"],
+            unit_amount,
+            currency,
+            interval=recurring["interval"] if recurring else None,
+            interval_count=recurring["interval_count"] if recurring else 1,
+            created=self._now(),
+            active=_bool(params.get("active", True), "active"),
+            lookup_key=params.get("lookup_key") or None,
+            metadata=self._metadata({}, params.get("metadata", {})),
+            nickname=params.get("nickname") or None,
+            tax_behavior=params.get("tax_behavior", "unspecified"),
+        )
+        if recurring:
+            price["recurring"]["usage_type"] = recurring["usage_type"]
         self.objects["price"][price["id"]] = price
         return price
 
@@ -643,6 +596,197 @@ class StripeEmulator:
             "/v1/prices",
         )
 
+    # Checkout sessions
+
+    def create_checkout_session(self, params: dict) -> dict:
+        self._check_params(params, _allowed_in(stripe.params.checkout, "SessionCreateParams"), required=("mode",))
+        mode = params["mode"]
+        if mode not in ("payment", "subscription", "setup"):
+            raise EmulatedError(400, f"Invalid mode: {mode}", param="mode")
+        customer_id = params.get("customer")
+        if customer_id:
+            self._get("customer", customer_id)
+            if params.get("customer_email"):
+                raise EmulatedError(400, "You may only specify one of these parameters: customer, customer_email.")
+        if params.get("customer_update") and not customer_id:
+            raise EmulatedError(400, "customer_update can only be used with customer.", param="customer_update")
+        line_items = params.get("line_items") or []
+        if mode != "setup" and not line_items:
+            raise EmulatedError(400, "line_items is required in payment and subscription mode.", param="line_items")
+        total, currency = 0, None
+        for index, item in enumerate(line_items):
+            price = self._get("price", item.get("price", ""))
+            if not price["active"]:
+                raise EmulatedError(400, f"The price {price['id']} is not active.", param=f"line_items[{index}][price]")
+            if mode == "payment" and price["type"] == "recurring":
+                raise EmulatedError(
+                    400, "You specified `payment` mode but passed a recurring price.", param="line_items"
+                )
+            quantity = _int(item.get("quantity", 1), f"line_items[{index}][quantity]")
+            total += price["unit_amount"] * quantity
+            currency = price["currency"]
+        if mode == "subscription" and not any(
+            self._get("price", item["price"])["type"] == "recurring" for item in line_items
+        ):
+            raise EmulatedError(400, "You must provide at least one recurring price in `subscription` mode.")
+        session = stripe_objects.checkout_session(
+            mode=mode,
+            customer_id=customer_id,
+            amount_total=total,
+            currency=currency,
+            created=self._now(),
+            cancel_url=params.get("cancel_url"),
+            success_url=params.get("success_url"),
+            client_reference_id=params.get("client_reference_id"),
+            customer_email=params.get("customer_email"),
+            metadata=self._metadata({}, params.get("metadata", {})),
+            allow_promotion_codes=_bool(params["allow_promotion_codes"], "allow_promotion_codes")
+            if "allow_promotion_codes" in params
+            else None,
+            locale=params.get("locale"),
+        )
+        if "automatic_tax" in params:
+            session["automatic_tax"]["enabled"] = _bool(params["automatic_tax"].get("enabled"), "automatic_tax")
+        if "tax_id_collection" in params:
+            enabled = _bool(params["tax_id_collection"].get("enabled"), "tax_id_collection")
+            session["tax_id_collection"] = {"enabled": enabled, "required": "never"}
+        # Kept for complete_checkout(); Stripe shows line items only on request.
+        self.session_requests[session["id"]] = params
+        self.objects["checkout.session"][session["id"]] = session
+        return session
+
+    def retrieve_checkout_session(self, params: dict, id: str) -> dict:
+        self._check_params(params, frozenset({"expand"}))
+        return self._get("checkout.session", id)
+
+    def complete_checkout(self, session_id: str, *, payment_status: str = "paid") -> tuple[dict, dict | None]:
+        """
+        Act as the customer paying on the hosted page: the session completes, a customer is
+        created when it had none, and in subscription mode the subscription starts.
+        Returns (session, subscription or None), the objects the webhook events carry.
+        """
+        with self.lock:
+            session = self._get("checkout.session", session_id)
+            params = self.session_requests[session_id]
+            if not session["customer"]:
+                customer = stripe_objects.customer(created=self._now(), email=session["customer_email"])
+                self.objects["customer"][customer["id"]] = customer
+                session["customer"] = customer["id"]
+            subscription = None
+            if session["mode"] == "subscription":
+                item = params["line_items"][0]
+                price = self._get("price", item["price"])
+                data = params.get("subscription_data") or {}
+                trial_days = (
+                    _int(data["trial_period_days"], "trial_period_days") if data.get("trial_period_days") else 0
+                )
+                now = self._now()
+                subscription = stripe_objects.subscription(
+                    session["customer"],
+                    price,
+                    quantity=_int(item.get("quantity", 1), "quantity"),
+                    status="trialing" if trial_days else "active",
+                    current_period_start=now,
+                    metadata=self._metadata({}, data.get("metadata", {})),
+                    trial_start=now if trial_days else None,
+                    trial_end=now + trial_days * 86400 if trial_days else None,
+                )
+                self.objects["subscription"][subscription["id"]] = subscription
+                session["subscription"] = subscription["id"]
+            session.update(status="complete", payment_status=payment_status)
+            return session, subscription
+
+    # Customer portal
+
+    def create_portal_session(self, params: dict) -> dict:
+        self._check_params(
+            params, _allowed_in(stripe.params.billing_portal, "SessionCreateParams"), required=("customer",)
+        )
+        self._get("customer", params["customer"])
+        session = stripe_objects.billing_portal_session(
+            params["customer"], params.get("return_url"), created=self._now(), locale=params.get("locale")
+        )
+        self.objects["billing_portal.session"][session["id"]] = session
+        return session
+
+    # Subscriptions
+
+    def retrieve_subscription(self, params: dict, id: str) -> dict:
+        self._check_params(params, frozenset({"expand"}))
+        return self._get("subscription", id)
+
+    def list_subscriptions(self, params: dict) -> dict:
+        self._check_params(params, _allowed("SubscriptionListParams"))
+        customer, status = params.get("customer"), params.get("status")
+        return self._list(
+            "subscription",
+            params,
+            lambda obj: (
+                (customer is None or obj["customer"] == customer)
+                and (
+                    obj["status"] == status
+                    if status not in (None, "all")
+                    else status == "all" or obj["status"] != "canceled"
+                )
+            ),
+            "/v1/subscriptions",
+        )
+
+    def update_subscription(self, params: dict, id: str) -> dict:
+        subscription = self._get("subscription", id)
+        self._check_params(params, _allowed("SubscriptionUpdateParams"))
+        if subscription["status"] in ("canceled", "incomplete_expired"):
+            raise EmulatedError(400, "A canceled subscription can only update its cancellation_details and metadata.")
+        behavior = params.get("proration_behavior")
+        if behavior not in (None, "create_prorations", "none", "always_invoice"):
+            raise EmulatedError(400, f"Invalid proration_behavior: {behavior}", param="proration_behavior")
+        anchor = params.get("billing_cycle_anchor")
+        if anchor is not None and (not isinstance(anchor, dict) or anchor.get("type") not in ("now", "unchanged")):
+            raise EmulatedError(
+                400, "billing_cycle_anchor must be {type: now|unchanged}.", param="billing_cycle_anchor"
+            )
+        if "cancel_at_period_end" in params:
+            cancel = _bool(params["cancel_at_period_end"], "cancel_at_period_end")
+            item = subscription["items"]["data"][0]
+            subscription["cancel_at_period_end"] = cancel
+            subscription["cancel_at"] = item["current_period_end"] if cancel else None
+            subscription["canceled_at"] = self._now() if cancel else None
+        for index, change in enumerate(params.get("items") or []):
+            items = {item["id"]: item for item in subscription["items"]["data"]}
+            if change.get("id") not in items:
+                raise EmulatedError(400, f"Invalid subscription item: {change.get('id')}", param=f"items[{index}][id]")
+            item = items[change["id"]]
+            if "price" in change:
+                item["price"] = self._get("price", change["price"])
+            if "quantity" in change:
+                item["quantity"] = _int(change["quantity"], f"items[{index}][quantity]")
+        if anchor and anchor["type"] == "now":
+            now = self._now()
+            subscription["billing_cycle_anchor"] = now
+            for item in subscription["items"]["data"]:
+                item["current_period_start"] = now
+                item["current_period_end"] = now + 30 * 86400
+        if "metadata" in params:
+            subscription["metadata"] = self._metadata(subscription["metadata"], params["metadata"])
+        return subscription
+
+    def cancel_subscription(self, params: dict, id: str) -> dict:
+        subscription = self._get("subscription", id)
+        self._check_params(params, _allowed("SubscriptionCancelParams"))
+        if subscription["status"] == "canceled":
+            raise EmulatedError(400, f"No such subscription: '{id}' is already canceled.", param="id")
+        now = self._now()
+        subscription.update(status="canceled", canceled_at=now, ended_at=now, cancel_at_period_end=False)
+        return subscription
+
+    def resume_subscription(self, params: dict, id: str) -> dict:
+        subscription = self._get("subscription", id)
+        self._check_params(params, _allowed("SubscriptionResumeParams"))
+        if subscription["status"] != "paused":
+            raise EmulatedError(400, "Only a paused subscription can be resumed.", param="id")
+        subscription["status"] = "active"
+        return subscription
+
 
 _ROUTE_TABLE = [
     ("POST", "/v1/customers", "create_customer"),
@@ -661,6 +805,14 @@ _ROUTE_TABLE = [
     ("GET", "/v1/prices", "list_prices"),
     ("GET", "/v1/prices/:id", "retrieve_price"),
     ("POST", "/v1/prices/:id", "update_price"),
+    ("POST", "/v1/checkout/sessions", "create_checkout_session"),
+    ("GET", "/v1/checkout/sessions/:id", "retrieve_checkout_session"),
+    ("POST", "/v1/billing_portal/sessions", "create_portal_session"),
+    ("GET", "/v1/subscriptions", "list_subscriptions"),
+    ("GET", "/v1/subscriptions/:id", "retrieve_subscription"),
+    ("POST", "/v1/subscriptions/:id", "update_subscription"),
+    ("DELETE", "/v1/subscriptions/:id", "cancel_subscription"),
+    ("POST", "/v1/subscriptions/:id/resume", "resume_subscription"),
 ]
 
 _ROUTES = [
@@ -700,7 +852,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Request-Id", _new_id("req"))
+        self.send_header("Request-Id", stripe_objects.new_id("req"))
         self.send_header("Stripe-Version", API_VERSION)
         for key, value in extra.items():
             self.send_header(key, value)
