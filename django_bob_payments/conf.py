@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_TIMEOUT": 30,
     # Seconds a webhook's signed timestamp may be old before the event is refused.
     "WEBHOOK_TOLERANCE": 300,
+    # Largest webhook body accepted, in bytes; a larger one is refused with a 400.
+    "WEBHOOK_MAX_BODY_SIZE": 1024 * 1024,
     # The interactor that holds the business logic; a project names its own subclass.
     "PAYMENT_INTERACTOR_CLASS": "django_bob_payments.interactors.PaymentInteractor",
     # The seller's member state (ISO 3166-1 alpha-2), which drives the reverse-charge decision.

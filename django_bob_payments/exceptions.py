@@ -77,3 +77,15 @@ class ProviderNotInstalled(BobPaymentsImproperlyConfigured):
     """The provider's SDK is not installed; the message says which pip install fixes it."""
 
     default_code = "provider_not_installed"
+
+
+class WebhookVerificationError(BobPaymentsError):
+    """A webhook request is not a verified provider event; ``code`` says why."""
+
+    default_code = "invalid_webhook"
+
+
+class WebhookHandlingError(BobPaymentsError):
+    """A verified event cannot be applied yet, such as a price missing from the local catalog."""
+
+    default_code = "webhook_not_applicable"

@@ -30,7 +30,7 @@ from django.db import models
 from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import BillingPermissionDenied, BobPaymentsError, BobPaymentsImproperlyConfigured
-from django_bob_payments.models import Customer
+from django_bob_payments.models import Customer, WebhookEvent
 from django_bob_payments.providers import PaymentProvider, get_provider
 from django_bob_payments.services import (
     BillingService,
@@ -43,7 +43,9 @@ from django_bob_payments.services import (
     ProductService,
     SubscriptionService,
 )
+from django_bob_payments.services.events import EventApplier
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport
+from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +148,20 @@ class PaymentInteractor:
         """The provider's customer-portal URL for ``customer``."""
         raise NotImplementedError("The customer portal is not available yet.")
 
-    def handle_webhook_from_stripe(self, event: Any) -> Any:
-        """Apply one verified, stored Stripe event."""
-        raise NotImplementedError("Stripe webhooks are not available yet.")
+    def get_webhook_inbox(self, provider_name: str = "stripe") -> WebhookInbox:
+        """The inbox that stores and applies ``provider_name``'s events."""
+        return WebhookInbox(get_provider(provider_name), EventApplier(self.plans))
+
+    def handle_webhook_from_stripe(self, payload: dict[str, Any]) -> ReceiveResult:
+        """
+        Store and apply one verified Stripe event payload, exactly once. Raises
+        WebhookVerificationError when the payload is not a Stripe event.
+        """
+        return self.get_webhook_inbox("stripe").receive(payload)
+
+    def process_webhook_event(self, event: WebhookEvent) -> WebhookEvent:
+        """Apply a stored event again (a failed or pending one); the replay of processwebhooks."""
+        return self.get_webhook_inbox(event.provider).apply_stored(event.pk)
 
 
 def get_payment_interactor() -> PaymentInteractor:

@@ -274,6 +274,12 @@ class BillingInformation(TimestampedModel):
     )
     vat_verified_at = models.DateTimeField(_("VAT number verified at"), null=True, blank=True)
     vies_consultation_number = models.CharField(_("VIES consultation number"), max_length=64, blank=True)
+    provider_vat_status = models.CharField(
+        _("provider's VAT number check"),
+        max_length=16,
+        blank=True,
+        help_text=_("The provider's own verification of the VAT number: pending, verified, unverified, unavailable."),
+    )
     tax_exempt = models.CharField(_("tax status"), max_length=8, choices=TaxExempt.choices, default=TaxExempt.NONE)
     sync_status = models.CharField(
         _("provider sync"), max_length=8, choices=SyncStatus.choices, default=SyncStatus.PENDING
@@ -343,6 +349,11 @@ class Subscription(TimestampedModel):
         help_text=_("The plan a pending downgrade switches to at the end of the period."),
     )
     scheduled_quantity = models.PositiveIntegerField(_("scheduled quantity"), null=True, blank=True)
+    exceeds_limit = models.BooleanField(
+        _("exceeds the product's limit"),
+        default=False,
+        help_text=_("Set when the customer has more active subscriptions to the product than it allows."),
+    )
 
     class Meta:
         verbose_name = _("subscription")
@@ -577,6 +588,7 @@ class WebhookEvent(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    outcome = models.TextField(_("outcome"), blank=True, help_text=_("What applying the event did."))
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
 
     class Meta:

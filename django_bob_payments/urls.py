@@ -4,6 +4,12 @@ URLs of django-bob-payments. Include them under /api/payment/::
     path("api/payment/", include("django_bob_payments.urls"))
 """
 
+from django.urls import path
+
+from django_bob_payments import views
+
 app_name = "bob_payments"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
+]

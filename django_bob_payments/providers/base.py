@@ -25,8 +25,40 @@ from typing import Any, ClassVar
 
 # The metadata key that carries our local primary key on every object we create.
 METADATA_KEY = "bob_payments_id"
+# On checkout sessions and the subscriptions they start: the local customer and order.
+CUSTOMER_METADATA_KEY = "bob_payments_customer_id"
+ORDER_METADATA_KEY = "bob_payments_order_id"
 
 PRICE_IMMUTABLE_FIELDS = ("amount", "currency", "type", "interval", "interval_count")
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """
+    A verified provider event, normalized.
+
+    ``kind`` names the object (customer, tax_id, subscription, checkout_session, invoice,
+    product, price) and ``action`` what happened to it (created, updated, deleted, paused,
+    resumed, trial_will_end, completed, expired, async_payment_succeeded,
+    async_payment_failed, paid, payment_failed, finalized); both are empty for an event the
+    app does not handle. ``data`` holds the object's normalized fields (see each provider);
+    ``customer_key`` is the provider's ID of the customer it concerns, or "".
+    """
+
+    provider: str
+    event_id: str
+    type: str
+    created: int
+    livemode: bool
+    api_version: str
+    customer_key: str
+    kind: str = ""
+    action: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> bool:
+        return bool(self.kind)
 
 
 @dataclass(frozen=True)
@@ -44,6 +76,11 @@ class PaymentProvider(ABC):
     """A payment provider. Methods raise ``ProviderError`` (or a subclass) when a call fails."""
 
     name: ClassVar[str]
+
+    @property
+    def api_version(self) -> str:
+        """The API version whose event shapes ``parse_event`` reads; "" when any will do."""
+        return ""
 
     # Products
 
@@ -93,7 +130,20 @@ class PaymentProvider(ABC):
     def delete_customer(self, external_id: str) -> None:
         """Delete a customer at the provider."""
 
-    # Checkout, portal and webhooks: implemented with those features.
+    # Webhooks
+
+    @abstractmethod
+    def verify_webhook(self, body: bytes, headers: Any) -> dict[str, Any]:
+        """
+        Check a webhook request's signature and return its parsed JSON payload. Raises
+        WebhookVerificationError (with a short reason, never the body) when it fails.
+        """
+
+    @abstractmethod
+    def parse_event(self, payload: dict[str, Any]) -> ProviderEvent:
+        """Normalize a verified payload. Raises WebhookVerificationError when it is not an event."""
+
+    # Checkout and portal: implemented with those features.
 
     def create_checkout_session(self, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{self.name} checkout sessions are not available yet.")

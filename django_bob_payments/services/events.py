@@ -1,0 +1,381 @@
+"""
+Applying normalized provider events to the local models.
+
+Handlers run inside the inbox's transaction, with the customer concerned locked. They read
+only the event's payload (no API call), upsert what they find, create what is missing, and
+never let an older event overwrite newer state: each provider object keeps the watermark of
+the newest event applied to it (``created``, then the event ID as a tie-break). Signals are
+collected and sent by the inbox after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.dispatch import Signal
+
+from django_bob_payments import signals
+from django_bob_payments.exceptions import WebhookHandlingError
+from django_bob_payments.models import (
+    BillingInformation,
+    Customer,
+    ExternalPaymentProvider,
+    ExternalPricing,
+    ExternalProduct,
+    ExternalSubscription,
+    Invoice,
+    Order,
+    PaymentAttempt,
+    Pricing,
+    Product,
+    Subscription,
+)
+from django_bob_payments.providers.base import ProviderEvent
+from django_bob_payments.services.plans import PlanService
+
+
+def from_timestamp(value: int | None) -> datetime.datetime | None:
+    return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc) if value else None
+
+
+@dataclass
+class ApplyContext:
+    """What applying one event produced: a note for the inbox, and signals to send after commit."""
+
+    event: ProviderEvent
+    customer: Customer | None
+    notes: list[str] = field(default_factory=list)
+    pending_signals: list[tuple[Signal, dict[str, Any]]] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def signal(self, signal: Signal, **kwargs: Any) -> None:
+        self.pending_signals.append((signal, kwargs))
+
+    @property
+    def watermark(self) -> tuple[int, str]:
+        return (self.event.created, self.event.event_id)
+
+
+def is_stale(link: ExternalPaymentProvider, context: ApplyContext) -> bool:
+    """Whether a newer event was already applied to the object ``link`` identifies."""
+    if link.last_event_created is None:
+        return False
+    return (link.last_event_created, link.last_event_id) >= context.watermark
+
+
+def mark_applied(link: ExternalPaymentProvider, context: ApplyContext) -> None:
+    link.last_event_created, link.last_event_id = context.watermark
+
+
+# Orders never move back from these states, whatever order events arrive in.
+ORDER_RANK = {Order.Status.PENDING: 0, Order.Status.EXPIRED: 1, Order.Status.FAILED: 1, Order.Status.CANCELED: 1}
+ORDER_RANK[Order.Status.PAID] = 2
+ATTEMPT_RANK = {
+    PaymentAttempt.Status.CREATED: 0,
+    PaymentAttempt.Status.PENDING: 1,
+    PaymentAttempt.Status.EXPIRED: 2,
+    PaymentAttempt.Status.FAILED: 2,
+    PaymentAttempt.Status.SUCCEEDED: 3,
+}
+
+
+class EventApplier:
+    """Dispatches a normalized event to the handler of its kind."""
+
+    def __init__(self, plans: PlanService | None = None) -> None:
+        self.plans = plans or PlanService()
+
+    def apply(self, context: ApplyContext) -> None:
+        handler = getattr(self, f"handle_{context.event.kind}")
+        handler(context)
+
+    # Customers and tax IDs
+
+    def handle_customer(self, context: ApplyContext) -> None:
+        event = context.event
+        if context.customer is None:
+            context.note("unknown customer: nothing to do")
+            return
+        link = context.customer.external_ids.get(provider=event.provider, external_id=event.customer_key)
+        if is_stale(link, context):
+            context.note(f"stale: {link.last_event_id} is newer")
+            return
+        if event.action == "deleted":
+            # The local customer stays (it is the truth); the next sync creates it again.
+            link.delete()
+            context.note("provider customer deleted: link removed")
+            return
+        mark_applied(link, context)
+        link.save(update_fields=["last_event_created", "last_event_id", "updated_at"])
+        context.note("customer linked")
+
+    def handle_tax_id(self, context: ApplyContext) -> None:
+        data = context.event.data
+        billing = BillingInformation.objects.filter(customer=context.customer).first() if context.customer else None
+        if billing is None:
+            context.note("no billing information: nothing to record")
+            return
+        if data["value"].replace(" ", "").upper() != billing.vat_number.replace(" ", "").upper():
+            context.note(f"tax ID {data['value']} is not the current VAT number: ignored")
+            return
+        billing.provider_vat_status = "" if context.event.action == "deleted" else data["verification_status"]
+        billing.save(update_fields=["provider_vat_status", "updated_at"])
+        context.note(f"provider VAT check: {billing.provider_vat_status or 'removed'}")
+
+    # Subscriptions
+
+    def resolve_pricing(self, context: ApplyContext, external_id: str, local_id: str | None) -> Pricing:
+        provider = context.event.provider
+        link = ExternalPricing.objects.select_related("pricing__product").filter(
+            provider=provider, external_id=external_id
+        )
+        found = link.first()
+        if found is not None:
+            return found.pricing
+        pricing = (
+            Pricing.objects.select_related("product").filter(pk=local_id).first()
+            if local_id and local_id.isdigit()
+            else None
+        )
+        if pricing is None:
+            raise WebhookHandlingError(
+                f"Price {external_id} is not in the local catalog: add it and run synchronizepayments, "
+                "then replay the event.",
+                provider=provider,
+                code="unknown_price",
+            )
+        return pricing
+
+    def handle_subscription(self, context: ApplyContext) -> None:
+        event, data = context.event, context.event.data
+        if context.customer is None:
+            raise WebhookHandlingError("A subscription event without a customer.", code="no_customer")
+        link = (
+            ExternalSubscription.objects.select_related("subscription")
+            .filter(provider=event.provider, external_id=data["external_id"])
+            .first()
+        )
+        subscription = link.subscription if link else None
+        if event.action == "trial_will_end" and subscription is not None:
+            context.signal(signals.subscription_trial_will_end, subscription=subscription)
+        if link is not None and is_stale(link, context):
+            context.note(f"stale: {link.last_event_id} is newer")
+            return
+        pricing = self.resolve_pricing(context, data["price_external_id"], data["price_local_id"])
+        created = subscription is None
+        previous_status = "" if created else subscription.status
+        if created:
+            subscription = Subscription(customer=context.customer)
+        plan_changed = subscription.pricing_id != pricing.pk
+        subscription.pricing = pricing
+        subscription.status = data["status"]
+        subscription.quantity = data["quantity"]
+        subscription.current_period_start = from_timestamp(data["current_period_start"])
+        subscription.current_period_end = from_timestamp(data["current_period_end"])
+        subscription.cancel_at_period_end = data["cancel_at_period_end"]
+        subscription.cancel_at = from_timestamp(data["cancel_at"])
+        subscription.canceled_at = from_timestamp(data["canceled_at"])
+        subscription.ended_at = from_timestamp(data["ended_at"])
+        subscription.trial_start = from_timestamp(data["trial_start"])
+        subscription.trial_end = from_timestamp(data["trial_end"])
+        if plan_changed:
+            subscription.entitlements = self.plans.entitlements_for(pricing.product)
+        if subscription.scheduled_pricing_id == pricing.pk and subscription.scheduled_quantity in (
+            None,
+            subscription.quantity,
+        ):
+            subscription.scheduled_pricing = None
+            subscription.scheduled_quantity = None
+        subscription.save()
+        if created:
+            link = ExternalSubscription(
+                subscription=subscription, provider=event.provider, external_id=data["external_id"]
+            )
+            self._link_order(context, subscription, data["order_local_id"])
+        mark_applied(link, context)
+        link.save()
+        self._check_limit(context, subscription)
+        if created:
+            context.signal(signals.subscription_created, subscription=subscription)
+            context.note(f"subscription {subscription.pk} created ({subscription.status})")
+        else:
+            context.signal(signals.subscription_updated, subscription=subscription, previous_status=previous_status)
+            context.note(f"subscription {subscription.pk} updated ({previous_status} -> {subscription.status})")
+        if subscription.status == Subscription.Status.CANCELED and previous_status != Subscription.Status.CANCELED:
+            context.signal(signals.subscription_canceled, subscription=subscription)
+
+    def _link_order(self, context: ApplyContext, subscription: Subscription, order_local_id: str | None) -> None:
+        if order_local_id and order_local_id.isdigit():
+            Order.objects.filter(pk=order_local_id, customer=context.customer, subscription__isnull=True).update(
+                subscription=subscription
+            )
+
+    def _check_limit(self, context: ApplyContext, subscription: Subscription) -> None:
+        product = subscription.pricing.product
+        allowed = product.max_subscriptions_per_customer
+        if allowed is None or not subscription.is_entitled:
+            if subscription.exceeds_limit and not subscription.is_entitled:
+                subscription.exceeds_limit = False
+                subscription.save(update_fields=["exceeds_limit", "updated_at"])
+            return
+        entitled = list(
+            Subscription.objects.filter(
+                customer=subscription.customer,
+                pricing__product=product,
+                status__in=Subscription.ENTITLED_STATUSES,
+            ).order_by("created_at", "pk")
+        )
+        over = {sub.pk for sub in entitled[allowed:]}
+        if subscription.pk in over and not subscription.exceeds_limit:
+            subscription.exceeds_limit = True
+            subscription.save(update_fields=["exceeds_limit", "updated_at"])
+            context.signal(signals.subscription_limit_exceeded, subscription=subscription)
+            context.note(f"over the limit of {allowed} subscription(s) to {product.slug}")
+
+    # Checkout sessions
+
+    def handle_checkout_session(self, context: ApplyContext) -> None:
+        event, data = context.event, context.event.data
+        order_id = data["order_local_id"]
+        order = (
+            Order.objects.select_related("pricing").filter(pk=order_id, customer=context.customer).first()
+            if order_id and str(order_id).isdigit() and context.customer
+            else None
+        )
+        if order is None:
+            context.note("no local order for this session: nothing to do")
+            return
+        attempt = PaymentAttempt.objects.filter(provider=event.provider, external_id=data["external_id"]).first()
+        if attempt is None:
+            attempt = PaymentAttempt.objects.create(
+                order=order,
+                provider=event.provider,
+                external_id=data["external_id"],
+                amount=data["amount_total"],
+                currency=data["currency"] or order.currency,
+            )
+        paid = data["payment_status"] in ("paid", "no_payment_required")
+        if event.action in ("completed", "async_payment_succeeded") and paid:
+            self._advance(attempt, PaymentAttempt.Status.SUCCEEDED, order, Order.Status.PAID)
+            if order.paid_at is None:
+                order.paid_at = from_timestamp(event.created)
+            if data["amount_total"] is not None:
+                order.amount_total = data["amount_total"]
+            order.save()
+            if event.action == "completed":
+                context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
+            context.signal(signals.payment_succeeded, order=order, payment_attempt=attempt)
+        elif event.action == "completed":
+            self._advance(attempt, PaymentAttempt.Status.PENDING, order, None)
+            context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
+        elif event.action == "async_payment_failed":
+            self._advance(attempt, PaymentAttempt.Status.FAILED, order, Order.Status.FAILED)
+            order.save()
+            context.signal(signals.payment_failed, order=order, payment_attempt=attempt, invoice=None)
+        elif event.action == "expired":
+            self._advance(attempt, PaymentAttempt.Status.EXPIRED, order, Order.Status.EXPIRED)
+            order.save()
+        subscription_id = data["subscription_external_id"]
+        if subscription_id and order.subscription_id is None:
+            link = ExternalSubscription.objects.filter(provider=event.provider, external_id=subscription_id).first()
+            if link is not None:
+                order.subscription_id = link.subscription_id
+                order.save(update_fields=["subscription", "updated_at"])
+        context.note(f"order {order.pk}: {order.status}, attempt {attempt.pk}: {attempt.status}")
+
+    def _advance(self, attempt: PaymentAttempt, attempt_status: str, order: Order, order_status: str | None) -> None:
+        """Move the attempt and the order forward, never back."""
+        if ATTEMPT_RANK[attempt_status] > ATTEMPT_RANK[attempt.status]:
+            attempt.status = attempt_status
+            attempt.save(update_fields=["status", "updated_at"])
+        if order_status and ORDER_RANK[order_status] > ORDER_RANK[order.status]:
+            order.status = order_status
+
+    # Invoices
+
+    def handle_invoice(self, context: ApplyContext) -> None:
+        event, data = context.event, context.event.data
+        if context.customer is None:
+            raise WebhookHandlingError("An invoice event without a customer.", code="no_customer")
+        invoice = Invoice.objects.filter(provider=event.provider, external_id=data["external_id"]).first()
+        if invoice is not None and is_stale(invoice, context):
+            context.note(f"stale: {invoice.last_event_id} is newer")
+            return
+        if invoice is None:
+            invoice = Invoice(customer=context.customer, provider=event.provider, external_id=data["external_id"])
+        subscription_link = (
+            ExternalSubscription.objects.filter(provider=event.provider, external_id=data["subscription_external_id"])
+            .values_list("subscription_id", flat=True)
+            .first()
+            if data["subscription_external_id"]
+            else None
+        )
+        invoice.subscription_id = subscription_link
+        for name in ("number", "status", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due"):
+            setattr(invoice, name, data[name])
+        invoice.hosted_invoice_url = data["hosted_invoice_url"]
+        invoice.invoice_pdf = data["invoice_pdf"]
+        invoice.period_start = from_timestamp(data["period_start"])
+        invoice.period_end = from_timestamp(data["period_end"])
+        invoice.paid_at = from_timestamp(data["paid_at"])
+        mark_applied(invoice, context)
+        invoice.save()
+        if event.action == "paid":
+            context.signal(signals.invoice_paid, invoice=invoice)
+        elif event.action == "payment_failed":
+            context.signal(signals.payment_failed, order=None, payment_attempt=None, invoice=invoice)
+        context.note(f"invoice {invoice.number or invoice.external_id}: {invoice.status}")
+
+    # Catalog: the local catalog is the truth; differences are recorded, never applied.
+
+    def handle_product(self, context: ApplyContext) -> None:
+        data = context.event.data
+        link = (
+            ExternalProduct.objects.select_related("product")
+            .filter(provider=context.event.provider, external_id=data["external_id"])
+            .first()
+        )
+        product = link.product if link else Product.objects.filter(pk=data["local_id"] or 0).first()
+        self._record_drift(
+            context,
+            product,
+            {"name": (product.name, data["name"]), "active": (product.is_active, data["active"])} if product else {},
+        )
+
+    def handle_price(self, context: ApplyContext) -> None:
+        data = context.event.data
+        link = (
+            ExternalPricing.objects.select_related("pricing")
+            .filter(provider=context.event.provider, external_id=data["external_id"])
+            .first()
+        )
+        if link is None:
+            context.note("price not linked to a local pricing: nothing to compare")
+            return
+        pricing = link.pricing
+        self._record_drift(
+            context,
+            pricing,
+            {
+                "amount": (pricing.amount, data["amount"]),
+                "currency": (pricing.currency, data["currency"]),
+                "active": (pricing.is_active, data["active"]),
+            },
+        )
+
+    def _record_drift(self, context: ApplyContext, obj: Any, pairs: dict[str, tuple[Any, Any]]) -> None:
+        if obj is None:
+            context.note(f"{context.event.kind} not in the local catalog: ignored")
+            return
+        if context.event.action == "deleted":
+            context.note(f"drift: deleted at the provider; local {context.event.kind} {obj.pk} kept")
+            return
+        drift = sorted(name for name, (local, remote) in pairs.items() if local != remote)
+        if drift:
+            context.note(f"drift: {', '.join(drift)} differ from the local {context.event.kind} {obj.pk}; kept local")
+        else:
+            context.note("in step with the local catalog")
