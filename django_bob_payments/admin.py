@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from django_bob_payments import models
@@ -181,6 +181,21 @@ for _model in (models.ExternalCustomer, models.ExternalProduct, models.ExternalP
 
 @admin.register(models.WebhookEvent)
 class WebhookEventAdmin(RecordAdmin):
+    actions = ["replay"]
     list_display = ("event_id", "type", "provider", "status", "attempts", "customer_key", "received_at", "processed_at")
     list_filter = ("provider", "status", "livemode", "type")
     search_fields = ("event_id", "type", "customer_key")
+
+    @admin.action(description=_("Apply the selected failed or pending events again"))
+    def replay(self, request, queryset) -> None:
+        from django_bob_payments.interactors import get_payment_interactor
+
+        interactor = get_payment_interactor()
+        results = [interactor.process_webhook_event(event) for event in queryset.order_by("created", "pk")]
+        failed = sum(result.status == models.WebhookEvent.Status.FAILED for result in results)
+        level = messages.ERROR if failed else messages.SUCCESS
+        self.message_user(
+            request,
+            _("%(done)d event(s) handled, %(failed)d failed.") % {"done": len(results), "failed": failed},
+            level,
+        )

@@ -465,6 +465,12 @@ class Invoice(ExternalPaymentProvider):
         related_name="invoices",
         verbose_name=_("subscription"),
     )
+    provider_subscription_id = models.CharField(
+        _("provider's subscription ID"),
+        max_length=255,
+        blank=True,
+        help_text=_("Kept so the invoice finds its subscription when the two arrive out of order."),
+    )
     number = models.CharField(_("number"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     currency = models.CharField(_("currency"), max_length=3, validators=[currency_validator])

@@ -444,6 +444,8 @@ def _invoice_data(obj: dict[str, Any]) -> dict[str, Any]:
         "period_end": obj.get("period_end"),
         "paid_at": transitions.get("paid_at"),
         "customer_email": obj.get("customer_email") or "",
+        # The subscription's metadata, copied onto the invoice, names our customer.
+        "customer_local_id": (details.get("metadata") or {}).get(CUSTOMER_METADATA_KEY),
     }
 
 
@@ -482,6 +484,15 @@ NORMALIZERS = {
 }
 
 
+def _signed_at(signature_header: str) -> int:
+    """The ``t=`` timestamp of a header the SDK has already accepted."""
+    for part in signature_header.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "t":
+            return int(value)
+    return 0
+
+
 def verify_webhook(body: bytes, signature_header: str | None) -> dict[str, Any]:
     """
     Check ``body`` against every configured signing secret and parse it once.
@@ -515,6 +526,9 @@ def verify_webhook(body: bytes, signature_header: str | None) -> dict[str, Any]:
             else "The signature does not match the body for any configured secret."
         )
         raise WebhookVerificationError(message, code=reason)
+    # The SDK refuses old timestamps only; one from the future beyond the tolerance is as suspect.
+    if _signed_at(signature_header) > time.time() + tolerance:
+        raise WebhookVerificationError("The signature's timestamp is in the future.", code="stale_signature")
     try:
         payload = json.loads(text)
     except ValueError:

@@ -196,6 +196,10 @@ class EventApplier:
                 subscription=subscription, provider=event.provider, external_id=data["external_id"]
             )
             self._link_order(context, subscription, data["order_local_id"])
+            # Invoices that arrived before their subscription.
+            Invoice.objects.filter(
+                provider=event.provider, provider_subscription_id=data["external_id"], subscription__isnull=True
+            ).update(subscription=subscription)
         mark_applied(link, context)
         link.save()
         self._check_limit(context, subscription)
@@ -315,6 +319,7 @@ class EventApplier:
             else None
         )
         invoice.subscription_id = subscription_link
+        invoice.provider_subscription_id = data["subscription_external_id"]
         for name in ("number", "status", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due"):
             setattr(invoice, name, data[name])
         invoice.hosted_invoice_url = data["hosted_invoice_url"]

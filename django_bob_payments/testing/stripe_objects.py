@@ -389,6 +389,7 @@ def invoice(
     tax: int = 0,
     currency: str = "eur",
     status: str = "paid",
+    subscription_metadata: dict[str, str] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     invoice_id = fields.pop("id", None) or new_id("in")
@@ -399,7 +400,7 @@ def invoice(
             "quote_details": None,
             # Since basil an invoice's subscription is here, not at the top level.
             "subscription_details": {
-                "metadata": {},
+                "metadata": dict(subscription_metadata or {}),
                 "subscription": subscription_id,
                 "subscription_proration_date": None,
             },
