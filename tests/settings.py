@@ -4,6 +4,7 @@ import os
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True
 ROOT_URLCONF = "tests.urls"
 STATIC_URL = "static/"
