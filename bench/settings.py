@@ -1,9 +1,28 @@
-"""Settings of the benchmarks: the test settings on a SQLite file, Stripe at the emulator."""
+"""
+Settings of the benchmarks: the test settings on a benchmark database, Stripe at the emulator.
+
+BOB_BENCH_ENGINE picks sqlite (the file BOB_BENCH_DB) or postgres (the database BOB_BENCH_DB
+on the test server).
+"""
 
 import os
 
 from tests.settings import *  # noqa: F403
 from tests.settings import BOB_PAYMENTS
 
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BOB_BENCH_DB"]}}
+ROOT_URLCONF = "bench.urls"
+
+if os.environ.get("BOB_BENCH_ENGINE", "sqlite") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("POSTGRES_PORT", "5432"),
+            "USER": os.environ.get("POSTGRES_USER", "postgres"),
+            "PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
+            "NAME": os.environ["BOB_BENCH_DB"],
+        }
+    }
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BOB_BENCH_DB"]}}
 BOB_PAYMENTS = {**BOB_PAYMENTS, "STRIPE_API_BASE": os.environ.get("BOB_BENCH_STRIPE_URL", "")}

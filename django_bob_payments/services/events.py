@@ -191,6 +191,7 @@ class EventApplier:
             subscription.scheduled_pricing = None
             subscription.scheduled_quantity = None
         subscription.save()
+        limit_may_change = created or plan_changed or previous_status not in Subscription.ENTITLED_STATUSES
         if created:
             link = ExternalSubscription(
                 subscription=subscription, provider=event.provider, external_id=data["external_id"]
@@ -202,7 +203,8 @@ class EventApplier:
             ).update(subscription=subscription)
         mark_applied(link, context)
         link.save()
-        self._check_limit(context, subscription)
+        if limit_may_change or subscription.exceeds_limit:
+            self._check_limit(context, subscription)
         if created:
             context.signal(signals.subscription_created, subscription=subscription)
             context.note(f"subscription {subscription.pk} created ({subscription.status})")
@@ -228,7 +230,7 @@ class EventApplier:
             return
         entitled = list(
             Subscription.objects.filter(
-                customer=subscription.customer,
+                customer_id=subscription.customer_id,
                 pricing__product=product,
                 status__in=Subscription.ENTITLED_STATUSES,
             ).order_by("created_at", "pk")

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -73,27 +73,23 @@ class WebhookInbox:
     def receive(self, payload: dict[str, Any]) -> ReceiveResult:
         """Store and apply a verified payload. Raises WebhookVerificationError for a non-event."""
         event = self.provider.parse_event(payload)
-        existing = (
-            WebhookEvent.objects.filter(provider=event.provider, event_id=event.event_id)
-            .only("pk", "status", "event_id", "type")
-            .first()
-        )
-        if existing is not None:
-            if existing.status in FINAL_STATUSES:
-                return ReceiveResult(existing, duplicate=True)
-            return ReceiveResult(self.apply_stored(existing.pk), duplicate=True)
         rejection = self.rejection(event)
         if rejection or not event.handled:
             status = Status.REJECTED if rejection else Status.IGNORED
             return self._store_unapplied(event, payload, status, rejection or "no handler for this event type")
+        # No look-up first: the unique insert that ends the transaction tells a redelivery,
+        # and handlers are idempotent, so a duplicate's work is simply rolled back.
         try:
             return ReceiveResult(self._apply_new(event, payload))
         except DuplicateEvent:
-            duplicate = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
-            return ReceiveResult(duplicate, duplicate=True)
+            stored = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
+            if stored.status not in FINAL_STATUSES:
+                # A redelivery of an event that failed before: apply the stored one.
+                stored = self.apply_stored(stored.pk)
+            return ReceiveResult(stored, duplicate=True)
         except Exception as err:
             row = self._store_failed(event, payload, err)
-            return ReceiveResult(row)
+            return ReceiveResult(row, duplicate=row.status != Status.FAILED)
 
     def rejection(self, event: ProviderEvent) -> str:
         """Why the event must not be applied here, or ""."""
@@ -143,8 +139,8 @@ class WebhookInbox:
                 processed_at=timezone.now(),
             )
             try:
-                with transaction.atomic():
-                    row.save(force_insert=True)
+                # The last statement of the transaction: a failure rolls back all of it.
+                row.save(force_insert=True)
             except IntegrityError as err:
                 raise DuplicateEvent from err
         self._send(context, row)
@@ -157,8 +153,14 @@ class WebhookInbox:
             with transaction.atomic():
                 row.save(force_insert=True)
         except IntegrityError:
-            # A concurrent delivery stored it meanwhile; its record stands.
-            return WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
+            # Stored already: by an earlier delivery that failed too (count this attempt), or
+            # by a concurrent one that succeeded (its record stands).
+            WebhookEvent.objects.filter(
+                provider=event.provider, event_id=event.event_id, status=Status.FAILED
+            ).update(attempts=F("attempts") + 1, last_error=_error_text(err))
+            row = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
+            if row.status != Status.FAILED:
+                return row
         signals.webhook_event_failed.send_robust(sender=type(self), event=row, error=err)
         return row
 
@@ -216,16 +218,17 @@ class WebhookInbox:
         """
         if not event.customer_key:
             return None
-        customer_id = (
-            ExternalCustomer.objects.filter(provider=event.provider, external_id=event.customer_key)
-            .values_list("customer_id", flat=True)
-            .first()
+        customers = Customer.objects.filter(
+            external_ids__provider=event.provider, external_ids__external_id=event.customer_key
         )
-        if customer_id is None:
-            if event.kind == "customer" and event.action == "deleted":
-                return None
-            customer_id = self._link_customer(event)
-        return Customer.objects.select_for_update().get(pk=customer_id)
+        # One query finds and locks the customer; only its row where the database can say so.
+        locked = customers.select_for_update(of=("self",) if connection.features.has_select_for_update_of else ())
+        customer = locked.first()
+        if customer is not None:
+            return customer
+        if event.kind == "customer" and event.action == "deleted":
+            return None
+        return Customer.objects.select_for_update().get(pk=self._link_customer(event))
 
     def _link_customer(self, event: ProviderEvent) -> int:
         """Link the provider's customer to the local one its metadata names, or to a new one."""

@@ -1,0 +1,40 @@
+"""The app's URLs, and the baseline webhook view the benchmark compares with."""
+
+import json
+
+import stripe
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
+from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
+
+from django_bob_payments.conf import bob_settings
+from django_bob_payments.models import WebhookEvent
+
+
+@csrf_exempt
+@transaction.non_atomic_requests
+def baseline_webhook(request):
+    """The ceiling: verify the signature, parse the body, insert one row. Nothing is applied."""
+    try:
+        stripe.WebhookSignature.verify_header(
+            request.body.decode(), request.headers.get("Stripe-Signature"), bob_settings.webhook_secrets[0], 300
+        )
+    except stripe.SignatureVerificationError:
+        return HttpResponse(status=400)
+    payload = json.loads(request.body)
+    WebhookEvent.objects.create(
+        provider="fake",
+        event_id=payload["id"],
+        type=payload["type"],
+        created=payload["created"],
+        payload=payload,
+        status=WebhookEvent.Status.PENDING,
+    )
+    return JsonResponse({"id": payload["id"]})
+
+
+urlpatterns = [
+    path("api/payment/", include("django_bob_payments.urls")),
+    path("baseline/webhook/", baseline_webhook),
+]

@@ -1,0 +1,224 @@
+"""
+Benchmark of the Stripe webhook endpoint: verify + store + apply, against a baseline view
+that only verifies the signature and inserts the raw event (the ceiling).
+
+    python bench/webhook_bench.py                       # SQLite and PostgreSQL, in-process and HTTP
+    python bench/webhook_bench.py --engines sqlite --modes inprocess --customers 100
+
+Each customer goes through a realistic lifecycle (customer created, checkout completed,
+subscription created and updated, invoice paid, subscription deleted); the events of all
+customers are interleaved. Prints events per second, p50 / p99 latency and outbound Stripe
+API calls per event (Stripe is the test emulator, counting every request) for the app and
+for the baseline, on the same database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_URL = "/api/payment/stripe/webhook/"
+BASELINE_URL = "/baseline/webhook/"
+
+
+def setup_django(stripe_url: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["BOB_BENCH_STRIPE_URL"] = stripe_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+
+
+def build_bodies(customers: int) -> tuple[list[str], list[str]]:
+    """Seed the catalog and customers; return the app's event bodies and the baseline's."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from django_bob_payments.models import Customer, ExternalPricing, ExternalProduct, Pricing, Product
+    from tests.lifecycle import Lifecycle
+
+    call_command("migrate", verbosity=0)
+    product = Product.objects.create(slug="pro", name="Pro", max_quantity=100)
+    pricing = Pricing.objects.create(product=product, amount=900, currency="eur", type="recurring", interval="month")
+    ExternalProduct.objects.create(product=product, provider="stripe", external_id="prod_pro")
+    ExternalPricing.objects.create(pricing=pricing, provider="stripe", external_id="price_pro")
+    User = get_user_model()
+    users = User.objects.bulk_create(User(username=f"bench{index}") for index in range(customers))
+    lifecycles = [
+        Lifecycle(Customer.objects.create(user=user), pricing, index=index) for index, user in enumerate(users)
+    ]
+    # Interleaved: step by step across customers, each customer's events in order.
+    events = [lifecycle.events[step] for step in range(6) for lifecycle in lifecycles]
+    bodies = [json.dumps(event) for event in events]
+    baseline = [json.dumps({**event, "id": event["id"] + "_base"}) for event in events]
+    return bodies, baseline
+
+
+def measure(post, bodies: list[str], url: str) -> dict[str, float]:
+    from django_bob_payments.testing import sign_payload
+
+    latencies = []
+    started = time.perf_counter()
+    for body in bodies:
+        begin = time.perf_counter()
+        status = post(url, body, sign_payload(body, "whsec_tests"))
+        latencies.append(time.perf_counter() - begin)
+        if status != 200:
+            raise SystemExit(f"{url} answered {status}")
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "events_per_second": len(bodies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def run(mode: str, customers: int) -> dict:
+    """In this process: seed, then post every event to the app and to the baseline."""
+    from tests.stripe_emulator import StripeEmulator
+
+    emulator = StripeEmulator()
+    setup_django(emulator.start())
+    bodies, baseline = build_bodies(customers)
+    if mode == "inprocess":
+        from django.test import Client
+
+        client = Client()
+
+        def post(url, body, signature):
+            return client.post(url, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature).status_code
+
+        server = None
+    else:
+        import requests
+
+        port = 18000 + os.getpid() % 1000
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(port)], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE
+        )
+        server.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+
+        def post(url, body, signature):
+            return requests.post(
+                base + url,
+                data=body,
+                headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+                timeout=30,
+            ).status_code
+
+    try:
+        emulator.calls.clear()
+        app = measure(post, bodies, WEBHOOK_URL)
+        app["stripe_calls_per_event"] = emulator.count() / len(bodies)
+        ceiling = measure(post, baseline, BASELINE_URL)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
+        emulator.stop()
+    from django_bob_payments.models import WebhookEvent
+
+    processed = WebhookEvent.objects.filter(provider="stripe", status="processed").count()
+    return {"events": len(bodies), "processed": processed, "app": app, "baseline": ceiling}
+
+
+def serve(port: int) -> None:
+    """Serve the project over HTTP with a threaded WSGI server that answers without Nagle delays."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    setup_django(os.environ.get("BOB_BENCH_STRIPE_URL", ""))
+    from django.core.wsgi import get_wsgi_application
+
+    class Handler(WSGIRequestHandler):
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    httpd = make_server("127.0.0.1", port, get_wsgi_application(), server_class=Server, handler_class=Handler)
+    print("ready", flush=True)
+    httpd.serve_forever()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--modes", default="inprocess,http")
+    parser.add_argument("--run", nargs=2, metavar=("MODE", "CUSTOMERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if args.run:
+        print(json.dumps(run(args.run[0], int(args.run[1]))))
+        return 0
+
+    print(f"{'database':10} {'mode':10} {'':9} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'Stripe calls/event':>19}")
+    for engine in args.engines.split(","):
+        for mode in args.modes.split(","):
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {**os.environ, "BOB_BENCH_ENGINE": engine, "PYTHONPATH": str(ROOT)}
+                if engine == "postgres":
+                    env["BOB_BENCH_DB"] = "bob_payments_bench"
+                    _postgres(f"DROP DATABASE IF EXISTS {env['BOB_BENCH_DB']}")
+                    _postgres(f"CREATE DATABASE {env['BOB_BENCH_DB']}")
+                else:
+                    env["BOB_BENCH_DB"] = str(Path(tmp) / "bench.sqlite3")
+                try:
+                    output = subprocess.run(
+                        [sys.executable, __file__, "--run", mode, str(args.customers)],
+                        cwd=ROOT,
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                finally:
+                    if engine == "postgres":
+                        _postgres(f"DROP DATABASE IF EXISTS {env['BOB_BENCH_DB']}")
+            result = json.loads(output.strip().splitlines()[-1])
+            app, base = result["app"], result["baseline"]
+            for label, figures in (("app", app), ("baseline", base)):
+                calls = f"{figures['stripe_calls_per_event']:.2f}" if "stripe_calls_per_event" in figures else ""
+                print(
+                    f"{engine:10} {mode:10} {label:9} {figures['events_per_second']:9.0f} "
+                    f"{figures['p50_ms']:8.2f} {figures['p99_ms']:8.2f} {calls:>19}"
+                )
+            ratio = app["events_per_second"] / base["events_per_second"]
+            print(f"{'':21} app / baseline: {ratio:.0%} ({result['processed']}/{result['events']} events applied)")
+    return 0
+
+
+def _postgres(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+        port=os.environ.get("POSTGRES_PORT", "5432"),
+        user=os.environ.get("POSTGRES_USER", "postgres"),
+        password=os.environ.get("POSTGRES_PASSWORD", ""),
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        connection.execute(sql)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
