@@ -96,7 +96,9 @@ def run(mode: str, customers: int) -> dict:
         client = Client()
 
         def post(url, body, signature):
-            return client.post(url, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature).status_code
+            return client.post(
+                url, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+            ).status_code
 
         server = None
     else:

@@ -155,9 +155,9 @@ class WebhookInbox:
         except IntegrityError:
             # Stored already: by an earlier delivery that failed too (count this attempt), or
             # by a concurrent one that succeeded (its record stands).
-            WebhookEvent.objects.filter(
-                provider=event.provider, event_id=event.event_id, status=Status.FAILED
-            ).update(attempts=F("attempts") + 1, last_error=_error_text(err))
+            WebhookEvent.objects.filter(provider=event.provider, event_id=event.event_id, status=Status.FAILED).update(
+                attempts=F("attempts") + 1, last_error=_error_text(err)
+            )
             row = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
             if row.status != Status.FAILED:
                 return row
