@@ -61,6 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "VIES_API_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
     # Seconds before a VIES request gives up.
     "VIES_TIMEOUT": 10,
+    # Days a VIES answer (valid or invalid) is reused from Django's cache.
+    "VIES_CACHE_DAYS": 1,
+    # DRF throttle rate of POST vat/validate/ per user.
+    "VAT_VALIDATION_RATE": "30/hour",
+    # Days after which revalidatevat checks a valid number again.
+    "VAT_REVALIDATE_DAYS": 30,
     # "app_label.ModelName" of the model that owns customers when a project bills teams.
     "ORGANIZATION_MODEL": None,
 }

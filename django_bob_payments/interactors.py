@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
 from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import BillingPermissionDenied, BobPaymentsError, BobPaymentsImproperlyConfigured
-from django_bob_payments.models import Customer, WebhookEvent
+from django_bob_payments.models import BillingInformation, Customer, WebhookEvent
 from django_bob_payments.providers import PaymentProvider, get_provider
 from django_bob_payments.services import (
     BillingService,
@@ -45,6 +46,7 @@ from django_bob_payments.services import (
 )
 from django_bob_payments.services.events import EventApplier
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport
+from django_bob_payments.services.vies import VatCheck
 from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox
 
 logger = logging.getLogger(__name__)
@@ -134,15 +136,62 @@ class PaymentInteractor:
             except BobPaymentsError as err:
                 logger.warning("Could not remove %s %s at %s: %s", kind, external_id, provider_name, err)
 
+    # Billing information and VAT
+
+    def create_user_billing_info(
+        self, customer: Customer, data: dict[str, Any], verdict: VatCheck | None = None
+    ) -> BillingInformation:
+        """
+        Create or update the customer's billing information, check its VAT number, decide
+        its tax status, and push the customer to the provider once the transaction commits.
+        The provider being unreachable does not fail the call: the data is saved, shown as
+        pending sync, and pushed by the next ``synchronizepayments``.
+        """
+        with transaction.atomic():
+            billing = self.billing.save(customer, data, verdict)
+            transaction.on_commit(lambda: self.sync_customer(customer.pk))
+        return billing
+
+    def validate_vies(self, vat_number: str, country: str, *, use_cache: bool = True) -> VatCheck:
+        """Check a VAT number's format and checksum, then its registration at VIES."""
+        return self.billing.check_vat(vat_number, country, use_cache=use_cache)
+
+    def revalidate_vat(self, billing: BillingInformation) -> str:
+        """
+        Check ``billing``'s VAT number at VIES again (no cache) and re-apply the tax decision;
+        push the customer when its tax status changed. Returns the new VAT status, or
+        "still unverified" when VIES could not answer.
+        """
+        verdict = self.validate_vies(billing.vat_number, str(billing.country), use_cache=False)
+        if verdict.status == BillingInformation.VatStatus.UNVERIFIED and billing.vat_status != verdict.status:
+            # VIES is down: a number it confirmed before keeps its verdict until it answers.
+            return "still unverified"
+        was_valid = billing.vat_status == BillingInformation.VatStatus.VALID
+        before = billing.tax_exempt
+        with transaction.atomic():
+            self.billing.apply_verdict(billing, verdict)
+            if billing.tax_exempt != before:
+                billing.sync_status = BillingInformation.SyncStatus.PENDING
+                transaction.on_commit(lambda: self.sync_customer(billing.customer_id))
+            billing.save()
+        if was_valid and billing.vat_status == BillingInformation.VatStatus.INVALID:
+            signals.vat_number_invalidated.send(sender=type(self), billing_information=billing)
+        return "still unverified" if verdict.status == BillingInformation.VatStatus.UNVERIFIED else verdict.status
+
+    def sync_customer(self, customer_id: int) -> bool:
+        """Push one customer to the provider now; False (and logged) when it cannot be reached."""
+        customer = Customer.objects.select_related("billing_information", "user").get(pk=customer_id)
+        try:
+            ProviderSync(self.get_provider()).sync_customer(customer)
+        except BobPaymentsError as err:
+            logger.warning("Could not push customer %s to the provider: %s", customer_id, err)
+            return False
+        BillingInformation.objects.filter(customer_id=customer_id).update(
+            sync_status=BillingInformation.SyncStatus.SYNCED, synced_at=timezone.now()
+        )
+        return True
+
     # Use cases whose implementation is not available yet.
-
-    def create_user_billing_info(self, customer: Customer, data: dict[str, Any]) -> Any:
-        """Create or update the customer's billing information and apply the tax decision."""
-        raise NotImplementedError("Billing information is not available yet.")
-
-    def validate_vies(self, vat_number: str, country: str | None = None) -> Any:
-        """Check a VAT number's format, checksum and VIES registration."""
-        raise NotImplementedError("VAT validation is not available yet.")
 
     def get_customer_management_portal_link(self, customer: Customer, return_url: str) -> str:
         """The provider's customer-portal URL for ``customer``."""

@@ -52,3 +52,7 @@ webhook_event_processed = Signal()
 # Applying a webhook event failed; the provider will deliver it again.
 # Arguments: event (WebhookEvent), error (Exception).
 webhook_event_failed = Signal()
+
+# A VAT number that VIES had confirmed is no longer valid (found by revalidatevat).
+# Arguments: billing_information (BillingInformation).
+vat_number_invalidated = Signal()

@@ -12,4 +12,6 @@ app_name = "bob_payments"
 
 urlpatterns = [
     path("stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
+    path("billing/", views.BillingInformationView.as_view(), name="billing"),
+    path("vat/validate/", views.VatValidationView.as_view(), name="vat-validate"),
 ]

@@ -9,11 +9,22 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
 
 from django_bob_payments.conf import bob_settings
-from django_bob_payments.exceptions import WebhookVerificationError
-from django_bob_payments.interactors import get_payment_interactor
+from django_bob_payments.exceptions import BillingPermissionDenied, WebhookVerificationError
+from django_bob_payments.interactors import PaymentInteractor, get_payment_interactor
+from django_bob_payments.models import BillingInformation, Customer
 from django_bob_payments.providers import get_provider
+from django_bob_payments.serializers import (
+    BillingInformationSerializer,
+    VatValidationSerializer,
+    VatVerdictSerializer,
+)
 
 logger = logging.getLogger("django_bob_payments.webhooks")
 
@@ -67,3 +78,103 @@ class StripeWebhookView(View):
 # Not wrapped in ATOMIC_REQUESTS: the inbox manages its transactions, and a failure record
 # must survive the failed handler's rollback.
 stripe_webhook = transaction.non_atomic_requests(StripeWebhookView.as_view())
+
+
+# The REST API
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class CustomerAPIView(APIView):
+    """
+    A view acting for the caller's customer: their own, or, with ``?organization=<id>``,
+    the organization's when they may manage its billing.
+    """
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        self.interactor: PaymentInteractor = get_payment_interactor()
+
+    def get_customer(self) -> Customer:
+        try:
+            return self.interactor.get_customer(self.request.user, self.request.query_params.get("organization"))
+        except BillingPermissionDenied as err:
+            raise exceptions.PermissionDenied(detail=err.args[0], code=err.code) from err
+
+
+class BillingInformationView(CustomerAPIView):
+    """
+    ``/api/payment/billing/``: the caller's billing information. GET reads it, POST creates
+    it, PUT replaces it, PATCH changes some fields. A VAT number is checked (format,
+    checksum, then VIES) when it or the country changes; a wrong one is a 400 on
+    ``vat_number``, one VIES cannot check now is saved as ``unverified``.
+    """
+
+    serializer_class = BillingInformationSerializer
+
+    def get_billing(self, customer: Customer) -> BillingInformation:
+        billing = BillingInformation.objects.filter(customer=customer).first()
+        if billing is None:
+            raise exceptions.NotFound("No billing information yet: POST it first.", code="no_billing_information")
+        return billing
+
+    def get(self, request: Request) -> Response:
+        return Response(self.serializer_class(self.get_billing(self.get_customer())).data)
+
+    def post(self, request: Request) -> Response:
+        customer = self.get_customer()
+        if BillingInformation.objects.filter(customer=customer).exists():
+            raise Conflict("Billing information exists already: use PUT or PATCH.", code="billing_information_exists")
+        return self._save(customer, None, partial=False, created=True)
+
+    def put(self, request: Request) -> Response:
+        customer = self.get_customer()
+        return self._save(customer, self.get_billing(customer), partial=False)
+
+    def patch(self, request: Request) -> Response:
+        customer = self.get_customer()
+        return self._save(customer, self.get_billing(customer), partial=True)
+
+    def _save(self, customer: Customer, billing, *, partial: bool, created: bool = False) -> Response:
+        context = {"interactor": self.interactor, "request": self.request}
+        serializer = self.serializer_class(billing, data=self.request.data, partial=partial, context=context)
+        serializer.is_valid(raise_exception=True)
+        saved = self.interactor.create_user_billing_info(customer, serializer.validated_data, context.get("verdict"))
+        return Response(
+            self.serializer_class(saved).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class VatValidationThrottle(UserRateThrottle):
+    """Limits VAT checks per user (VIES limits us), at ``BOB_PAYMENTS["VAT_VALIDATION_RATE"]``."""
+
+    scope = "bob_payments_vat_validation"
+
+    def get_rate(self) -> str | None:
+        return bob_settings.VAT_VALIDATION_RATE
+
+
+class VatValidationView(APIView):
+    """
+    ``POST /api/payment/vat/validate/`` with ``vat_number`` and ``country``: check a number
+    without saving it (for forms). Answers 200 with the verdict: ``valid``, ``invalid``
+    (with a ``code`` such as ``invalid_checksum`` or ``country_mismatch``), ``unverified``
+    (VIES could not answer; ``code`` is its error) or ``not_applicable``.
+    """
+
+    permission_classes = [permissions.IsAuthenticated]
+    throttle_classes = [VatValidationThrottle]
+
+    def post(self, request: Request) -> Response:
+        serializer = VatValidationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        verdict = get_payment_interactor().validate_vies(
+            serializer.validated_data["vat_number"], str(serializer.validated_data["country"])
+        )
+        return Response(VatVerdictSerializer(verdict).data)

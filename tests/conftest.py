@@ -68,3 +68,25 @@ def stripe_emulator(stripe_server, settings):
     stripe_server.revoked_keys.clear()
     settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_API_BASE": stripe_server.url}
     return stripe_server
+
+
+@pytest.fixture(scope="session")
+def vies_server():
+    """One emulated VIES for the whole session, on a free loopback port."""
+    from tests.vies_emulator import ViesEmulator
+
+    emulator = ViesEmulator()
+    emulator.url = emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def vies(vies_server, settings):
+    """The emulated VIES, emptied, with the app pointing at it and an empty cache."""
+    from django.core.cache import cache
+
+    vies_server.reset()
+    cache.clear()
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "VIES_API_URL": vies_server.url, "VIES_TIMEOUT": 2}
+    return vies_server

@@ -119,6 +119,10 @@ class PaymentProvider(ABC):
         """Every customer at the provider, with their tax ID, paging through them."""
 
     @abstractmethod
+    def retrieve_customer(self, external_id: str) -> RemoteObject | None:
+        """One customer with its tax ID, or None when the provider has no such customer."""
+
+    @abstractmethod
     def create_customer(self, local_id: str, fields: dict[str, Any], idempotency_key: str) -> RemoteObject:
         """Create a customer (with its tax ID) carrying ``local_id`` in its metadata."""
 

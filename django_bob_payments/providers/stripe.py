@@ -253,6 +253,17 @@ class StripeProvider(PaymentProvider):
         for obj in self._paginate("/v1/customers", {"expand": ["data.tax_ids"]}):
             yield self._customer(obj)
 
+    def retrieve_customer(self, external_id: str) -> RemoteObject | None:
+        try:
+            obj = self.call(self.client.v1.customers.retrieve, external_id, {"expand": ["tax_ids"]})
+        except ProviderError as err:
+            if err.http_status == 404:
+                return None
+            raise
+        if getattr(obj, "deleted", False):
+            return None
+        return self._customer(obj)
+
     def create_customer(self, local_id: str, fields: dict[str, Any], idempotency_key: str) -> RemoteObject:
         params = {key: value for key, value in self._customer_params(fields).items() if value not in ("", None)}
         params["metadata"] = {METADATA_KEY: local_id}

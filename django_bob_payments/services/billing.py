@@ -1,17 +1,35 @@
-"""Billing information and the tax decision drawn from it."""
+"""Billing information, its VAT number's verdict, and the tax decision drawn from them."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.utils import timezone
+
 from django_bob_payments.conf import bob_settings
-from django_bob_payments.models import EU_COUNTRIES, BillingInformation
+from django_bob_payments.models import EU_COUNTRIES, BillingInformation, Customer
+from django_bob_payments.services.vies import VatCheck, VatValidator
 
 TaxExempt = BillingInformation.TaxExempt
 VatStatus = BillingInformation.VatStatus
 
+EDITABLE_FIELDS = (
+    "name",
+    "email",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "state",
+    "country",
+    "vat_number",
+)
+
 
 class BillingService:
     """
-    Decides the customer's Stripe ``tax_exempt`` value from local data only.
+    Saves billing information, checks its VAT number and decides the customer's Stripe
+    ``tax_exempt`` value from local data only:
 
     ====================================================  ===========================
     customer                                              tax_exempt
@@ -23,6 +41,9 @@ class BillingService:
     outside the EU                                         ``OUTSIDE_EU_TAX_EXEMPT``
     ====================================================  ===========================
     """
+
+    def __init__(self, validator: VatValidator | None = None) -> None:
+        self.validator = validator or VatValidator()
 
     def is_eu_country(self, country: str) -> bool:
         return str(country).upper() in EU_COUNTRIES
@@ -36,3 +57,39 @@ class BillingService:
         if vat_status == VatStatus.VALID and country != seller_country:
             return TaxExempt.REVERSE
         return TaxExempt.NONE
+
+    def check_vat(self, number: str, country: str, *, use_cache: bool = True) -> VatCheck:
+        """The verdict on a number: format and checksum offline, then VIES."""
+        return self.validator.validate(number, country, use_cache=use_cache)
+
+    def apply_verdict(self, billing: BillingInformation, verdict: VatCheck) -> None:
+        """Record ``verdict`` on ``billing`` (unsaved) and decide its tax status again."""
+        if verdict.status == VatStatus.NOT_APPLICABLE:
+            billing.vat_number = verdict.number if billing.vat_number else ""
+        elif verdict.number:
+            billing.vat_number = verdict.number
+        billing.vat_status = verdict.status
+        if verdict.status in (VatStatus.VALID, VatStatus.INVALID):
+            billing.vat_verified_at = verdict.checked_at or timezone.now()
+            billing.vies_consultation_number = verdict.consultation_number
+        billing.tax_exempt = self.decide_tax_exempt(str(billing.country), billing.vat_status)
+
+    def save(self, customer: Customer, data: dict[str, Any], verdict: VatCheck | None = None) -> BillingInformation:
+        """
+        Create or update the customer's billing information from ``data`` (only the editable
+        fields). The VAT number is checked again when it or the country changed, or while it
+        is unverified; ``verdict`` may carry a check already made for this data.
+        """
+        billing = BillingInformation.objects.filter(customer=customer).first() or BillingInformation(customer=customer)
+        before = (billing.vat_number, str(billing.country or ""))
+        for name in EDITABLE_FIELDS:
+            if name in data:
+                setattr(billing, name, data[name] or "")
+        changed = (billing.vat_number, str(billing.country or "")) != before
+        if changed or billing._state.adding or billing.vat_status == VatStatus.UNVERIFIED:
+            self.apply_verdict(billing, verdict or self.check_vat(billing.vat_number, str(billing.country)))
+        else:
+            billing.tax_exempt = self.decide_tax_exempt(str(billing.country), billing.vat_status)
+        billing.sync_status = BillingInformation.SyncStatus.PENDING
+        billing.save()
+        return billing

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, models
+from django.utils import timezone
 
 from django_bob_payments.exceptions import ProviderAuthenticationError, ProviderError
 from django_bob_payments.models import (
+    BillingInformation,
     Customer,
     ExternalCustomer,
     ExternalPricing,
@@ -390,9 +392,25 @@ class ProviderSync:
                 self._attempt(kind, local_id, self._push_customer, customer, remote, links)
                 done += 1
             self._save_links(ExternalCustomer, "customer", links)
+            self._mark_synced(links)
             self.observer.progress(kind, done, total)
         for remotes in remote_index.values():
             report.orphaned += len(remotes)
+
+    def _mark_synced(self, links: dict[int, str]) -> None:
+        """Billing information of the customers now in step with the provider: synced."""
+        if links and not self.dry_run:
+            BillingInformation.objects.filter(customer_id__in=list(links)).exclude(
+                sync_status=BillingInformation.SyncStatus.SYNCED
+            ).update(sync_status=BillingInformation.SyncStatus.SYNCED, synced_at=timezone.now())
+
+    def sync_customer(self, customer: Customer) -> None:
+        """Push one customer now: fetch its provider object (one call), then create or update it."""
+        link = customer.external_ids.filter(provider=self.provider.name).first()
+        remote = self.provider.retrieve_customer(link.external_id) if link else None
+        links: dict[int, str] = {}
+        self._push_customer(customer, remote, links)
+        self._save_links(ExternalCustomer, "customer", links)
 
     def _push_customer(self, customer: Customer, remote: RemoteObject | None, links: dict[int, str]) -> None:
         report = self.report.kinds["customers"]
@@ -407,12 +425,13 @@ class ProviderSync:
                 links[customer.pk] = remote.external_id
             report.created += 1
             return
-        links[customer.pk] = remote.external_id
         changes = self._changes(desired, remote)
         if not changes:
+            links[customer.pk] = remote.external_id
             report.unchanged += 1
             return
         self.observer.planned("customers", "update", f"{local_id} {remote.external_id}: {', '.join(sorted(changes))}")
         if not self.dry_run:
             self.provider.update_customer(remote, changes)
+        links[customer.pk] = remote.external_id
         report.updated += 1

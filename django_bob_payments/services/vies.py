@@ -1,0 +1,210 @@
+"""
+EU VAT numbers: normalizing them, checking their format and checksum offline with
+python-stdnum, and asking the EU VIES service (its REST API) whether they are registered.
+
+VIES answers "valid" or "invalid"; anything else (a member state's service down, too many
+concurrent requests, a timeout, a dropped connection) means "unknown", never "invalid": the
+number stays unverified and is checked again later (``revalidatevat``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.core.cache import cache
+from django.utils import timezone
+from requests.adapters import HTTPAdapter
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as StdnumError
+from urllib3.util.retry import Retry
+
+from django_bob_payments.conf import bob_settings
+from django_bob_payments.models import EU_COUNTRIES
+
+# VIES's code for a member state where it differs from the ISO country code.
+VIES_PREFIX = {"GR": "EL"}
+# Northern Ireland: a UK address with an XI number is checked at VIES.
+XI_COUNTRY = "GB"
+
+# VIES error codes, all of which mean "unknown".
+VIES_ERRORS = (
+    "INVALID_INPUT",
+    "SERVICE_UNAVAILABLE",
+    "MS_UNAVAILABLE",
+    "TIMEOUT",
+    "MS_MAX_CONCURRENT_REQ",
+    "GLOBAL_MAX_CONCURRENT_REQ",
+    "VAT_BLOCKED",
+    "IP_BLOCKED",
+)
+
+
+class VatStatus:
+    VALID = "valid"
+    INVALID = "invalid"
+    UNVERIFIED = "unverified"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class VatCheck:
+    """The verdict on a VAT number, with what backs it."""
+
+    status: str
+    number: str = ""
+    country: str = ""
+    code: str = ""
+    message: str = ""
+    consultation_number: str = ""
+    name: str = ""
+    address: str = ""
+    checked_at: datetime.datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the number itself is wrong (as opposed to valid, or not checkable now)."""
+        return self.status == VatStatus.INVALID
+
+
+def vies_prefix(country: str) -> str:
+    country = country.upper()
+    return VIES_PREFIX.get(country, country)
+
+
+def normalize(raw: str, country: str) -> VatCheck | str:
+    """
+    ``raw`` with spaces, dots and dashes removed, upper case, and the VIES prefix of
+    ``country`` in front; or a VatCheck saying why it cannot be the number of ``country``.
+    """
+    number = re.sub(r"[\s.\-/]", "", raw or "").upper()
+    country = (country or "").upper()
+    expected = "XI" if country == XI_COUNTRY else vies_prefix(country)
+    if country not in EU_COUNTRIES and country != XI_COUNTRY:
+        return VatCheck(
+            VatStatus.NOT_APPLICABLE, number, country, "not_eu", "VAT numbers are checked for EU countries."
+        )
+    if not number:
+        return VatCheck(VatStatus.NOT_APPLICABLE, "", country, "no_number", "No VAT number.")
+    if re.match(r"^[A-Z]{2}", number):
+        prefix = number[:2]
+        if prefix != expected:
+            hint = " (Greece is EL at VIES)" if country == "GR" and prefix == "GR" else ""
+            return VatCheck(
+                VatStatus.INVALID,
+                number,
+                country,
+                "country_mismatch",
+                f"The number starts with {prefix} but the country is {country}; expected {expected}{hint}.",
+            )
+    else:
+        number = expected + number
+    return number
+
+
+def check_format(raw: str, country: str) -> VatCheck:
+    """Offline: normalize and check the number's format and checksum. No network."""
+    normalized = normalize(raw, country)
+    if isinstance(normalized, VatCheck):
+        return normalized
+    try:
+        eu_vat.validate(normalized)
+    except StdnumError as err:
+        code = type(err).__name__.replace("Invalid", "invalid_").lower()
+        return VatCheck(VatStatus.INVALID, normalized, country.upper(), code, str(err))
+    return VatCheck(VatStatus.UNVERIFIED, normalized, country.upper())
+
+
+class ViesClient:
+    """The VIES REST API over one requests session, retrying dropped connections a few times."""
+
+    def __init__(self, base_url: str | None = None, timeout: float | None = None) -> None:
+        self.base_url = (base_url or bob_settings.VIES_API_URL).rstrip("/")
+        self.timeout = timeout if timeout is not None else bob_settings.VIES_TIMEOUT
+        self.session = requests.Session()
+        # The check is a query: retrying it is safe. One read retry bounds the wait on a slow VIES.
+        retry = Retry(total=2, connect=2, read=1, status=0, backoff_factor=0.2, allowed_methods=None)
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def check(self, number: str) -> VatCheck:
+        """Ask VIES about a normalized number (``DE123456789``)."""
+        prefix, rest = number[:2], number[2:]
+        body: dict[str, str] = {"countryCode": prefix, "vatNumber": rest}
+        requester = re.sub(r"[\s.\-]", "", bob_settings.SELLER_VAT_NUMBER or "").upper()
+        if requester[:2].isalpha() and len(requester) > 2:
+            body["requesterMemberStateCode"] = requester[:2]
+            body["requesterNumber"] = requester[2:]
+        now = timezone.now()
+        try:
+            response = self.session.post(f"{self.base_url}/check-vat-number", json=body, timeout=self.timeout)
+        except requests.Timeout:
+            return VatCheck(VatStatus.UNVERIFIED, number, code="TIMEOUT", message="VIES did not answer in time.")
+        except requests.RequestException:
+            return VatCheck(VatStatus.UNVERIFIED, number, code="SERVICE_UNAVAILABLE", message="VIES is unreachable.")
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code != 200 or not isinstance(data, dict):
+            return VatCheck(
+                VatStatus.UNVERIFIED,
+                number,
+                code="SERVICE_UNAVAILABLE",
+                message=f"VIES answered HTTP {response.status_code}.",
+            )
+        return self._verdict(number, data, now)
+
+    def _verdict(self, number: str, data: dict[str, Any], now: datetime.datetime) -> VatCheck:
+        errors = data.get("errorWrappers") or []
+        error = (errors[0].get("error") if errors and isinstance(errors[0], dict) else None) or (
+            data.get("userError") if data.get("userError") not in (None, "VALID", "INVALID") else None
+        )
+        valid = data.get("valid", data.get("isValid"))
+        if error or not isinstance(valid, bool):
+            code = error if error in VIES_ERRORS else "SERVICE_UNAVAILABLE"
+            return VatCheck(VatStatus.UNVERIFIED, number, code=code, message="VIES could not check the number now.")
+
+        def disclosed(value: Any) -> str:
+            return "" if value in (None, "---") else str(value).strip()
+
+        return VatCheck(
+            VatStatus.VALID if valid else VatStatus.INVALID,
+            number,
+            code="" if valid else "not_registered",
+            message="" if valid else "VIES does not know this number.",
+            consultation_number=str(data.get("requestIdentifier") or ""),
+            name=disclosed(data.get("name")),
+            address=disclosed(data.get("address")),
+            checked_at=now,
+        )
+
+
+class VatValidator:
+    """Format and checksum first (no network for a number that fails them), then VIES, cached."""
+
+    cache_prefix = "bob_payments:vies:"
+
+    def __init__(self, client: ViesClient | None = None) -> None:
+        self.client = client
+
+    def validate(self, raw: str, country: str, *, use_cache: bool = True) -> VatCheck:
+        offline = check_format(raw, country)
+        if offline.status != VatStatus.UNVERIFIED:
+            return offline
+        key = self.cache_prefix + offline.number
+        if use_cache:
+            cached = cache.get(key)
+            if cached is not None:
+                return VatCheck(**{**cached, "country": offline.country})
+        verdict = (self.client or ViesClient()).check(offline.number)
+        verdict = VatCheck(**{**verdict.__dict__, "country": offline.country})
+        # Only answers are cached: an unknown is asked again next time.
+        if verdict.status in (VatStatus.VALID, VatStatus.INVALID):
+            cache.set(key, {**verdict.__dict__}, timeout=bob_settings.VIES_CACHE_DAYS * 86400)
+        return verdict
