@@ -342,3 +342,19 @@ def test_vat_validate_is_throttled_per_user(api, vies, settings):
         assert api.post(VAT_URL, {"vat_number": "DE123456789", "country": "DE"}).status_code == 200
     response = api.post(VAT_URL, {"vat_number": "DE123456789", "country": "DE"})
     assert response.status_code == 429
+
+
+def test_a_manager_of_one_organization_cannot_reach_another(client, vies, make_user, organization, make_member):
+    from tests.testapp.models import Membership, Organization
+
+    other_org = Organization.objects.create(name="Globex")
+    alice, bob = make_user("alice"), make_user("bob")
+    make_member(alice, "owner")
+    Membership.objects.create(organization=other_org, user=bob, role="owner")
+    client.force_login(bob)
+    create(client, {**GERMAN, "name": "Globex", "vat_number": ""}, organization=other_org.pk)
+    client.force_login(alice)
+    assert client.get(f"{URL}?organization={other_org.pk}").status_code == 403
+    patch = client.patch(f"{URL}?organization={other_org.pk}", {"name": "Hijacked"}, content_type="application/json")
+    assert patch.status_code == 403
+    assert BillingInformation.objects.get().name == "Globex"
