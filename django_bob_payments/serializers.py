@@ -9,7 +9,21 @@ from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
 from django_bob_payments.models import BillingInformation
+from django_bob_payments.services.billing import EDITABLE_FIELDS
 from django_bob_payments.services.vies import VatStatus
+
+
+# What the app decides or records; callers read these, never write them.
+READ_ONLY_FIELDS = [
+    "is_from_eu",
+    "vat_status",
+    "vat_verified_at",
+    "vies_consultation_number",
+    "provider_vat_status",
+    "tax_exempt",
+    "sync_status",
+    "synced_at",
+]
 
 
 def vat_error(verdict: Any) -> serializers.ValidationError:
@@ -23,35 +37,8 @@ class BillingInformationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BillingInformation
-        fields = [
-            "name",
-            "email",
-            "address_line1",
-            "address_line2",
-            "postal_code",
-            "city",
-            "state",
-            "country",
-            "vat_number",
-            "is_from_eu",
-            "vat_status",
-            "vat_verified_at",
-            "vies_consultation_number",
-            "provider_vat_status",
-            "tax_exempt",
-            "sync_status",
-            "synced_at",
-        ]
-        read_only_fields = [
-            "is_from_eu",
-            "vat_status",
-            "vat_verified_at",
-            "vies_consultation_number",
-            "provider_vat_status",
-            "tax_exempt",
-            "sync_status",
-            "synced_at",
-        ]
+        fields = [*EDITABLE_FIELDS, *READ_ONLY_FIELDS]
+        read_only_fields = READ_ONLY_FIELDS
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Check the VAT number when it or the country changes: format, checksum, then VIES."""
