@@ -12,7 +12,6 @@ from django_bob_payments.models import BillingInformation
 from django_bob_payments.services.billing import EDITABLE_FIELDS
 from django_bob_payments.services.vies import VatStatus
 
-
 # What the app decides or records; callers read these, never write them.
 READ_ONLY_FIELDS = [
     "is_from_eu",
