@@ -46,6 +46,18 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_TIMEOUT": 30,
     # Seconds a webhook's signed timestamp may be old before the event is refused.
     "WEBHOOK_TOLERANCE": 300,
+    # Where Checkout sends the customer back; {CHECKOUT_SESSION_ID} is filled in by Stripe.
+    # A caller may pass its own URLs, accepted only on ALLOWED_HOSTS.
+    "CHECKOUT_SUCCESS_URL": None,
+    "CHECKOUT_CANCEL_URL": None,
+    # Checkout options: Stripe Tax, collecting tax IDs, promotion codes.
+    "CHECKOUT_AUTOMATIC_TAX": False,
+    "CHECKOUT_TAX_ID_COLLECTION": True,
+    "CHECKOUT_ALLOW_PROMOTION_CODES": False,
+    # Where the customer portal sends the customer back.
+    "PORTAL_RETURN_URL": None,
+    # How a plan change is prorated: create_prorations, always_invoice or none.
+    "PRORATION_BEHAVIOR": "create_prorations",
     # Largest webhook body accepted, in bytes; a larger one is refused with a 400.
     "WEBHOOK_MAX_BODY_SIZE": 1024 * 1024,
     # The interactor that holds the business logic; a project names its own subclass.

@@ -89,3 +89,9 @@ class WebhookHandlingError(BobPaymentsError):
     """A verified event cannot be applied yet, such as a price missing from the local catalog."""
 
     default_code = "webhook_not_applicable"
+
+
+class NotAtProvider(BobPaymentsError):
+    """A local row (customer, pricing, subscription) has no counterpart at the provider yet."""
+
+    default_code = "not_at_provider"

@@ -30,9 +30,27 @@ from django.utils import timezone
 
 from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
-from django_bob_payments.exceptions import BillingPermissionDenied, BobPaymentsError, BobPaymentsImproperlyConfigured
-from django_bob_payments.models import BillingInformation, Customer, WebhookEvent
+from django_bob_payments.exceptions import (
+    BillingPermissionDenied,
+    BobPaymentsError,
+    BobPaymentsImproperlyConfigured,
+    NotAtProvider,
+    PurchaseNotAllowed,
+)
+from django_bob_payments.models import (
+    BillingInformation,
+    Customer,
+    ExternalCustomer,
+    ExternalPricing,
+    ExternalSubscription,
+    Order,
+    PaymentAttempt,
+    Pricing,
+    Subscription,
+    WebhookEvent,
+)
 from django_bob_payments.providers import PaymentProvider, get_provider
+from django_bob_payments.providers.base import CUSTOMER_METADATA_KEY, ORDER_METADATA_KEY, CheckoutRequest
 from django_bob_payments.services import (
     BillingService,
     CustomerService,
@@ -191,11 +209,127 @@ class PaymentInteractor:
         )
         return True
 
-    # Use cases whose implementation is not available yet.
+    # Checkout, portal and subscription changes
+
+    def external_id(self, link_model: type[models.Model], owner: models.Model, what: str) -> str:
+        """The provider's ID of ``owner``; NotAtProvider when it has none."""
+        provider = self.get_provider().name
+        external_id = (
+            link_model._default_manager.filter(provider=provider, **{link_model.owner_field: owner})
+            .values_list("external_id", flat=True)
+            .first()
+        )
+        if external_id is None:
+            raise NotAtProvider(f"This {what} is not at {provider} yet.", code=f"{what}_not_at_provider")
+        return external_id
+
+    def ensure_provider_customer(self, customer: Customer) -> str:
+        """The customer's provider ID, pushing the customer (with its billing data) first if needed."""
+        try:
+            return self.external_id(ExternalCustomer, customer, "customer")
+        except NotAtProvider:
+            ProviderSync(self.get_provider()).sync_customer(
+                Customer.objects.select_related("billing_information", "user").get(pk=customer.pk)
+            )
+            return self.external_id(ExternalCustomer, customer, "customer")
+
+    def start_checkout(
+        self, customer: Customer, pricing: Pricing, quantity: int, success_url: str, cancel_url: str
+    ) -> tuple[PaymentAttempt, str]:
+        """
+        Create a pending order and its payment attempt, then the provider's checkout session;
+        returns the attempt and the URL to send the customer to. Raises PurchaseNotAllowed
+        (the product's limits), NotAtProvider (the pricing is not synced) or ProviderError.
+        """
+        price_id = self.external_id(ExternalPricing, pricing, "pricing")
+        customer_id = self.ensure_provider_customer(customer)
+        with transaction.atomic():
+            # Serializes purchases of one customer, so two tabs cannot both pass the limits.
+            Customer.objects.select_for_update().filter(pk=customer.pk).first()
+            order = self.orders.create(customer, pricing, quantity)
+            attempt = self.payments.start_attempt(order, self.get_provider().name)
+        metadata = {CUSTOMER_METADATA_KEY: str(customer.pk), ORDER_METADATA_KEY: str(order.pk)}
+        request = CheckoutRequest(
+            customer_external_id=customer_id,
+            price_external_id=price_id,
+            quantity=quantity,
+            mode="subscription" if pricing.is_recurring else "payment",
+            success_url=success_url,
+            cancel_url=cancel_url,
+            client_reference_id=str(order.pk),
+            metadata=metadata,
+            idempotency_key=f"bob-payments-checkout-{attempt.pk}",
+            trial_period_days=pricing.trial_period_days,
+            allow_promotion_codes=bool(bob_settings.CHECKOUT_ALLOW_PROMOTION_CODES),
+            automatic_tax=bool(bob_settings.CHECKOUT_AUTOMATIC_TAX),
+            tax_id_collection=bool(bob_settings.CHECKOUT_TAX_ID_COLLECTION),
+        )
+        try:
+            session = self.get_provider().create_checkout_session(request)
+        except BobPaymentsError as err:
+            attempt.status = PaymentAttempt.Status.FAILED
+            attempt.failure_code = err.code[:64]
+            attempt.failure_message = str(err.args[0] if err.args else err)
+            attempt.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
+            order.status = Order.Status.FAILED
+            order.save(update_fields=["status", "updated_at"])
+            raise
+        attempt.external_id = session.external_id
+        attempt.status = PaymentAttempt.Status.PENDING
+        attempt.save(update_fields=["external_id", "status", "updated_at"])
+        return attempt, session.url
 
     def get_customer_management_portal_link(self, customer: Customer, return_url: str) -> str:
-        """The provider's customer-portal URL for ``customer``."""
-        raise NotImplementedError("The customer portal is not available yet.")
+        """The provider's customer-portal URL for ``customer``; NotAtProvider when it has none yet."""
+        customer_id = self.external_id(ExternalCustomer, customer, "customer")
+        return self.get_provider().create_portal_session(customer_id, return_url)
+
+    def cancel_subscription(self, subscription: Subscription, *, immediately: bool = False) -> Subscription:
+        """Cancel at the end of the period (default) or now; the webhook confirms it."""
+        external_id = self.external_id(ExternalSubscription, subscription, "subscription")
+        self.get_provider().cancel_subscription(external_id, at_period_end=not immediately)
+        if immediately:
+            subscription.status = Subscription.Status.CANCELED
+            subscription.canceled_at = subscription.ended_at = timezone.now()
+        else:
+            subscription.cancel_at_period_end = True
+            subscription.cancel_at = subscription.current_period_end
+        subscription.save()
+        return subscription
+
+    def resume_subscription(self, subscription: Subscription) -> Subscription:
+        """Undo a cancellation scheduled for the end of the period."""
+        external_id = self.external_id(ExternalSubscription, subscription, "subscription")
+        self.get_provider().resume_subscription(external_id)
+        subscription.cancel_at_period_end = False
+        subscription.cancel_at = None
+        subscription.save()
+        return subscription
+
+    def change_plan(self, subscription: Subscription, pricing: Pricing, quantity: int) -> Subscription:
+        """Switch to ``pricing`` and ``quantity`` now, prorated by ``PRORATION_BEHAVIOR``."""
+        product = pricing.product
+        if quantity < product.min_quantity or (product.max_quantity is not None and quantity > product.max_quantity):
+            raise PurchaseNotAllowed(
+                f"Quantity must be between {product.min_quantity} and {product.max_quantity or 'any'}.",
+                code="quantity_out_of_range",
+            )
+        if not pricing.is_recurring:
+            raise PurchaseNotAllowed("A subscription can only change to a recurring price.", code="not_recurring")
+        external_id = self.external_id(ExternalSubscription, subscription, "subscription")
+        price_id = self.external_id(ExternalPricing, pricing, "pricing")
+        self.get_provider().change_subscription(
+            external_id,
+            price_external_id=price_id,
+            quantity=quantity,
+            proration_behavior=bob_settings.PRORATION_BEHAVIOR,
+        )
+        if subscription.pricing_id != pricing.pk:
+            subscription.entitlements = self.plans.entitlements_for(product)
+        subscription.pricing = pricing
+        subscription.quantity = quantity
+        subscription.save()
+        return subscription
 
     def get_webhook_inbox(self, provider_name: str = "stripe") -> WebhookInbox:
         """The inbox that stores and applies ``provider_name``'s events."""

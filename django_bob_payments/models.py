@@ -230,6 +230,36 @@ class Customer(TimestampedModel):
     def is_organization(self) -> bool:
         return self.organization_type_id is not None
 
+    @property
+    def entitlements(self) -> list[dict[str, Any]]:
+        """The entitlements of the subscriptions that grant their plan now (one query, then cached)."""
+        cached = self.__dict__.get("_entitlements")
+        if cached is None:
+            cached = list(
+                self.subscriptions.filter(status__in=Subscription.ENTITLED_STATUSES).values_list(
+                    "entitlements", flat=True
+                )
+            )
+            self.__dict__["_entitlements"] = cached
+        return cached
+
+    def has_active_subscription(self) -> bool:
+        """Whether a subscription grants its plan now (trialing, active or past due)."""
+        return bool(self.entitlements)
+
+    def has_feature(self, name: str) -> bool:
+        """Whether a current subscription's plan grants the feature ``name``. No API call."""
+        return any(name in (granted or {}).get("features", []) for granted in self.entitlements)
+
+    def limit(self, name: str) -> int | None:
+        """The highest limit ``name`` that current subscriptions grant, or None when none grants it."""
+        values = [
+            (granted or {}).get("limits", {}).get(name)
+            for granted in self.entitlements
+            if isinstance((granted or {}).get("limits", {}).get(name), (int, float))
+        ]
+        return max(values) if values else None
+
 
 class BillingInformation(TimestampedModel):
     """The customer's invoicing details and the tax verdict drawn from them."""
@@ -494,6 +524,9 @@ class Invoice(ExternalPaymentProvider):
 class ExternalCustomer(ExternalPaymentProvider):
     """The provider's ID of a customer."""
 
+    # The field that points at the local row.
+    owner_field = "customer"
+
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="external_ids", verbose_name=_("customer")
     )
@@ -511,6 +544,9 @@ class ExternalCustomer(ExternalPaymentProvider):
 
 class ExternalProduct(ExternalPaymentProvider):
     """The provider's ID of a product."""
+
+    # The field that points at the local row.
+    owner_field = "product"
 
     product = models.ForeignKey(
         Product, on_delete=models.CASCADE, related_name="external_ids", verbose_name=_("product")
@@ -530,6 +566,9 @@ class ExternalProduct(ExternalPaymentProvider):
 class ExternalPricing(ExternalPaymentProvider):
     """The provider's ID of a pricing (a Stripe price)."""
 
+    # The field that points at the local row.
+    owner_field = "pricing"
+
     pricing = models.ForeignKey(
         Pricing, on_delete=models.CASCADE, related_name="external_ids", verbose_name=_("pricing")
     )
@@ -547,6 +586,9 @@ class ExternalPricing(ExternalPaymentProvider):
 
 class ExternalSubscription(ExternalPaymentProvider):
     """The provider's ID of a subscription."""
+
+    # The field that points at the local row.
+    owner_field = "subscription"
 
     subscription = models.ForeignKey(
         Subscription,

@@ -8,7 +8,15 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
-from django_bob_payments.models import BillingInformation
+from django_bob_payments.models import (
+    BillingInformation,
+    Invoice,
+    Order,
+    PaymentAttempt,
+    Pricing,
+    Product,
+    Subscription,
+)
 from django_bob_payments.services.billing import EDITABLE_FIELDS
 from django_bob_payments.services.vies import VatStatus
 
@@ -71,3 +79,133 @@ class VatVerdictSerializer(serializers.Serializer):
     name = serializers.CharField()
     address = serializers.CharField()
     consultation_number = serializers.CharField()
+
+
+class PricingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Pricing
+        fields = ["id", "nickname", "amount", "currency", "type", "interval", "interval_count", "trial_period_days"]
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    """A product of the public catalog with its active pricings."""
+
+    pricings = PricingSerializer(many=True, source="active_pricings")
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "limits",
+            "features",
+            "max_subscriptions_per_customer",
+            "min_quantity",
+            "max_quantity",
+            "pricings",
+        ]
+
+
+class CheckoutSerializer(serializers.Serializer):
+    """What to buy, and optionally where to come back (a URL on one of ALLOWED_HOSTS)."""
+
+    pricing = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, default=1)
+    success_url = serializers.URLField(required=False, max_length=2000)
+    cancel_url = serializers.URLField(required=False, max_length=2000)
+
+
+class ReturnUrlSerializer(serializers.Serializer):
+    return_url = serializers.URLField(required=False, max_length=2000)
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    product = serializers.SlugRelatedField(source="pricing.product", slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "product",
+            "pricing",
+            "status",
+            "quantity",
+            "current_period_start",
+            "current_period_end",
+            "cancel_at_period_end",
+            "cancel_at",
+            "canceled_at",
+            "trial_end",
+            "entitlements",
+            "exceeds_limit",
+            "scheduled_pricing",
+            "scheduled_quantity",
+        ]
+        read_only_fields = fields
+
+
+class CancelSerializer(serializers.Serializer):
+    immediately = serializers.BooleanField(default=False)
+
+
+class ChangePlanSerializer(serializers.Serializer):
+    pricing = serializers.IntegerField(min_value=1, required=False)
+    quantity = serializers.IntegerField(min_value=1, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Give a pricing, a quantity, or both.", code="nothing_to_change")
+        return attrs
+
+
+class PaymentAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentAttempt
+        fields = ["id", "status", "amount", "currency", "failure_code", "failure_message", "created_at"]
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    payment_attempts = PaymentAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "pricing",
+            "quantity",
+            "status",
+            "amount_total",
+            "currency",
+            "subscription",
+            "paid_at",
+            "created_at",
+            "payment_attempts",
+        ]
+        read_only_fields = fields
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "status",
+            "currency",
+            "subtotal",
+            "tax",
+            "total",
+            "amount_paid",
+            "amount_due",
+            "hosted_invoice_url",
+            "invoice_pdf",
+            "period_start",
+            "period_end",
+            "paid_at",
+            "subscription",
+            "created_at",
+        ]
+        read_only_fields = fields

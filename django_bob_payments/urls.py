@@ -14,4 +14,25 @@ urlpatterns = [
     path("stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
     path("billing/", views.BillingInformationView.as_view(), name="billing"),
     path("vat/validate/", views.VatValidationView.as_view(), name="vat-validate"),
+    path("products/", views.ProductListView.as_view(), name="products"),
+    path("checkout/", views.CheckoutView.as_view(), name="checkout"),
+    path("portal/", views.PortalView.as_view(), name="portal"),
+    path("subscriptions/", views.SubscriptionListView.as_view(), name="subscriptions"),
+    path(
+        "subscriptions/<int:pk>/cancel/",
+        views.SubscriptionActionView.as_view(action="cancel"),
+        name="subscription-cancel",
+    ),
+    path(
+        "subscriptions/<int:pk>/resume/",
+        views.SubscriptionActionView.as_view(action="resume"),
+        name="subscription-resume",
+    ),
+    path(
+        "subscriptions/<int:pk>/change-plan/",
+        views.SubscriptionActionView.as_view(action="change-plan"),
+        name="subscription-change-plan",
+    ),
+    path("orders/", views.OrderListView.as_view(), name="orders"),
+    path("invoices/", views.InvoiceListView.as_view(), name="invoices"),
 ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, permissions, status
@@ -16,12 +19,26 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from django_bob_payments.conf import bob_settings
-from django_bob_payments.exceptions import BillingPermissionDenied, WebhookVerificationError
+from django_bob_payments.exceptions import (
+    BillingPermissionDenied,
+    NotAtProvider,
+    ProviderError,
+    PurchaseNotAllowed,
+    WebhookVerificationError,
+)
 from django_bob_payments.interactors import PaymentInteractor, get_payment_interactor
-from django_bob_payments.models import BillingInformation, Customer
+from django_bob_payments.models import BillingInformation, Customer, Invoice, Order, Subscription
 from django_bob_payments.providers import get_provider
 from django_bob_payments.serializers import (
     BillingInformationSerializer,
+    CancelSerializer,
+    ChangePlanSerializer,
+    CheckoutSerializer,
+    InvoiceSerializer,
+    OrderSerializer,
+    ProductSerializer,
+    ReturnUrlSerializer,
+    SubscriptionSerializer,
     VatValidationSerializer,
     VatVerdictSerializer,
 )
@@ -89,6 +106,12 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class ProviderUnavailable(exceptions.APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The payment provider failed; try again."
+    default_code = "provider_error"
+
+
 class CustomerAPIView(APIView):
     """
     A view acting for the caller's customer: their own, or, with ``?organization=<id>``,
@@ -106,6 +129,18 @@ class CustomerAPIView(APIView):
             return self.interactor.get_customer(self.request.user, self.request.query_params.get("organization"))
         except BillingPermissionDenied as err:
             raise exceptions.PermissionDenied(detail=err.args[0], code=err.code) from err
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """The app's errors as API errors: limits and missing provider objects are 409s, a
+        provider failure a 502 (with its code and request ID, never its raw answer)."""
+        if isinstance(exc, (PurchaseNotAllowed, NotAtProvider)):
+            exc = Conflict(detail=exc.args[0], code=exc.code)
+        elif isinstance(exc, ProviderError):
+            logger.warning("Payment provider error: %s", exc)
+            exc = ProviderUnavailable(
+                detail=f"The payment provider failed ({exc.code}); try again.", code="provider_error"
+            )
+        return super().handle_exception(exc)
 
 
 class BillingInformationView(CustomerAPIView):
@@ -178,3 +213,122 @@ class VatValidationView(APIView):
             serializer.validated_data["vat_number"], str(serializer.validated_data["country"])
         )
         return Response(VatVerdictSerializer(verdict).data)
+
+
+class ProductListView(APIView):
+    """``GET /api/payment/products/``: the public catalog, active products with active pricings."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+
+    def get(self, request: Request) -> Response:
+        products = get_payment_interactor().products.catalog()
+        response = Response(ProductSerializer(products, many=True).data)
+        response["Cache-Control"] = "public, max-age=300"
+        return response
+
+
+def _return_url(request: Request, given: str | None, default: str | None, name: str) -> str:
+    """``given`` when it points at one of ALLOWED_HOSTS, else the setting; a 400 when neither is usable."""
+    if given:
+        hosts = {host for host in settings.ALLOWED_HOSTS if host != "*"} | {request.get_host()}
+        if not url_has_allowed_host_and_scheme(given, allowed_hosts=hosts, require_https=not settings.DEBUG):
+            raise exceptions.ValidationError({name: ["This URL is not on one of this site's hosts."]})
+        return given
+    if default:
+        return default
+    raise exceptions.ValidationError({name: ["Required: no default is set in BOB_PAYMENTS."]})
+
+
+class CheckoutView(CustomerAPIView):
+    """
+    ``POST /api/payment/checkout/`` with ``pricing`` and ``quantity``: a pending order and
+    the provider's checkout URL to send the customer to. 409 when the product's limits
+    refuse the purchase or the pricing is not at the provider yet.
+    """
+
+    def post(self, request: Request) -> Response:
+        serializer = CheckoutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        customer = self.get_customer()
+        pricing = self.interactor.products.get_active_pricing(data["pricing"])
+        if pricing is None:
+            raise exceptions.ValidationError({"pricing": ["No active pricing with this ID."]}, code="unknown_pricing")
+        success_url = _return_url(request, data.get("success_url"), bob_settings.CHECKOUT_SUCCESS_URL, "success_url")
+        cancel_url = _return_url(request, data.get("cancel_url"), bob_settings.CHECKOUT_CANCEL_URL, "cancel_url")
+        attempt, url = self.interactor.start_checkout(customer, pricing, data["quantity"], success_url, cancel_url)
+        return Response({"order": attempt.order_id, "url": url}, status=status.HTTP_201_CREATED)
+
+
+class PortalView(CustomerAPIView):
+    """``POST /api/payment/portal/``: the provider's customer-portal URL. 409 before any purchase."""
+
+    def post(self, request: Request) -> Response:
+        serializer = ReturnUrlSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return_url = _return_url(
+            request, serializer.validated_data.get("return_url"), bob_settings.PORTAL_RETURN_URL, "return_url"
+        )
+        url = self.interactor.get_customer_management_portal_link(self.get_customer(), return_url)
+        return Response({"url": url})
+
+
+class SubscriptionListView(CustomerAPIView):
+    """``GET /api/payment/subscriptions/``: the caller's subscriptions, newest first."""
+
+    def get(self, request: Request) -> Response:
+        subscriptions = (
+            Subscription.objects.filter(customer=self.get_customer()).select_related("pricing__product").order_by("-pk")
+        )
+        return Response(SubscriptionSerializer(subscriptions, many=True).data)
+
+
+class SubscriptionActionView(CustomerAPIView):
+    """
+    ``POST /api/payment/subscriptions/<id>/cancel/`` (``immediately``: false by default),
+    ``.../resume/`` and ``.../change-plan/`` (``pricing`` and/or ``quantity``). Each calls the
+    provider, records the expected state, and answers the subscription; webhooks confirm it.
+    """
+
+    action = ""
+
+    def post(self, request: Request, pk: int) -> Response:
+        subscription = get_object_or_404(
+            Subscription.objects.select_related("pricing__product"), pk=pk, customer=self.get_customer()
+        )
+        if self.action == "cancel":
+            serializer = CancelSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            self.interactor.cancel_subscription(subscription, immediately=serializer.validated_data["immediately"])
+        elif self.action == "resume":
+            if not subscription.cancel_at_period_end:
+                raise Conflict("This subscription is not set to cancel.", code="not_canceling")
+            self.interactor.resume_subscription(subscription)
+        else:
+            serializer = ChangePlanSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            pricing = subscription.pricing
+            if "pricing" in data:
+                pricing = self.interactor.products.get_active_pricing(data["pricing"])
+                if pricing is None:
+                    raise exceptions.ValidationError({"pricing": ["No active pricing with this ID."]})
+            self.interactor.change_plan(subscription, pricing, data.get("quantity", subscription.quantity))
+        return Response(SubscriptionSerializer(subscription).data)
+
+
+class OrderListView(CustomerAPIView):
+    """``GET /api/payment/orders/``: the caller's orders with their payment attempts, newest first."""
+
+    def get(self, request: Request) -> Response:
+        orders = Order.objects.filter(customer=self.get_customer()).prefetch_related("payment_attempts").order_by("-pk")
+        return Response(OrderSerializer(orders, many=True).data)
+
+
+class InvoiceListView(CustomerAPIView):
+    """``GET /api/payment/invoices/``: the caller's invoices, newest first."""
+
+    def get(self, request: Request) -> Response:
+        invoices = Invoice.objects.filter(customer=self.get_customer()).order_by("-created_at", "-pk")
+        return Response(InvoiceSerializer(invoices, many=True).data)

@@ -62,6 +62,31 @@ class ProviderEvent:
 
 
 @dataclass(frozen=True)
+class CheckoutRequest:
+    """What a checkout session is made of."""
+
+    customer_external_id: str
+    price_external_id: str
+    quantity: int
+    mode: str  # "subscription" or "payment"
+    success_url: str
+    cancel_url: str
+    client_reference_id: str
+    metadata: dict[str, str]
+    idempotency_key: str
+    trial_period_days: int | None = None
+    allow_promotion_codes: bool = False
+    automatic_tax: bool = False
+    tax_id_collection: bool = False
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    external_id: str
+    url: str
+
+
+@dataclass(frozen=True)
 class RemoteObject:
     """An object at the provider: its ID, the local ID from its metadata, and its normalized fields."""
 
@@ -147,10 +172,26 @@ class PaymentProvider(ABC):
     def parse_event(self, payload: dict[str, Any]) -> ProviderEvent:
         """Normalize a verified payload. Raises WebhookVerificationError when it is not an event."""
 
-    # Checkout and portal: implemented with those features.
+    # Checkout, portal and subscription changes
 
-    def create_checkout_session(self, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{self.name} checkout sessions are not available yet.")
+    @abstractmethod
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        """A hosted checkout page for one price; its metadata ties it to our order and customer."""
 
-    def create_portal_session(self, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{self.name} customer portal sessions are not available yet.")
+    @abstractmethod
+    def create_portal_session(self, customer_external_id: str, return_url: str) -> str:
+        """The URL of the provider's customer portal for this customer."""
+
+    @abstractmethod
+    def cancel_subscription(self, external_id: str, *, at_period_end: bool) -> None:
+        """Cancel now, or at the end of the current period."""
+
+    @abstractmethod
+    def resume_subscription(self, external_id: str) -> None:
+        """Undo a cancellation scheduled for the end of the period."""
+
+    @abstractmethod
+    def change_subscription(
+        self, external_id: str, *, price_external_id: str, quantity: int, proration_behavior: str
+    ) -> None:
+        """Switch the subscription to another price and/or quantity now."""

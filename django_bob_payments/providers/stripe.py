@@ -30,6 +30,8 @@ from django_bob_payments.providers.base import (
     CUSTOMER_METADATA_KEY,
     METADATA_KEY,
     ORDER_METADATA_KEY,
+    CheckoutRequest,
+    CheckoutSession,
     PaymentProvider,
     ProviderEvent,
     RemoteObject,
@@ -292,6 +294,68 @@ class StripeProvider(PaymentProvider):
                 new_ids.append(tax_id.id)
             changes = {**changes, "tax_id_ids": new_ids}
         return RemoteObject(external_id=customer_id, local_id=remote.local_id, fields={**remote.fields, **changes})
+
+    # Checkout, portal and subscription changes
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        # Since endive, payment_method_types is not sent: the dashboard's settings decide.
+        params: dict[str, Any] = {
+            "mode": request.mode,
+            "customer": request.customer_external_id,
+            "line_items": [{"price": request.price_external_id, "quantity": request.quantity}],
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "client_reference_id": request.client_reference_id,
+            "metadata": dict(request.metadata),
+        }
+        if request.mode == "subscription":
+            subscription_data: dict[str, Any] = {"metadata": dict(request.metadata)}
+            if request.trial_period_days:
+                subscription_data["trial_period_days"] = request.trial_period_days
+            params["subscription_data"] = subscription_data
+        if request.allow_promotion_codes:
+            params["allow_promotion_codes"] = True
+        if request.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
+        if request.tax_id_collection:
+            params["tax_id_collection"] = {"enabled": True}
+        if request.automatic_tax or request.tax_id_collection:
+            # Lets Checkout write the address and name it collects back to the customer.
+            params["customer_update"] = {"address": "auto", "name": "auto"}
+        session = self.call(
+            self.client.v1.checkout.sessions.create, params, {"idempotency_key": request.idempotency_key}
+        )
+        return CheckoutSession(external_id=session.id, url=session.url)
+
+    def create_portal_session(self, customer_external_id: str, return_url: str) -> str:
+        session = self.call(
+            self.client.v1.billing_portal.sessions.create,
+            {"customer": customer_external_id, "return_url": return_url},
+        )
+        return session.url
+
+    def cancel_subscription(self, external_id: str, *, at_period_end: bool) -> None:
+        if at_period_end:
+            self.call(self.client.v1.subscriptions.update, external_id, {"cancel_at_period_end": True})
+        else:
+            self.call(self.client.v1.subscriptions.cancel, external_id)
+
+    def resume_subscription(self, external_id: str) -> None:
+        self.call(self.client.v1.subscriptions.update, external_id, {"cancel_at_period_end": False})
+
+    def change_subscription(
+        self, external_id: str, *, price_external_id: str, quantity: int, proration_behavior: str
+    ) -> None:
+        subscription = self.call(self.client.v1.subscriptions.retrieve, external_id)
+        item_id = subscription["items"].data[0].id
+        self.call(
+            self.client.v1.subscriptions.update,
+            external_id,
+            {
+                "items": [{"id": item_id, "price": price_external_id, "quantity": quantity}],
+                "proration_behavior": proration_behavior,
+            },
+        )
 
     # Webhooks
 

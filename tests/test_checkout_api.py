@@ -1,0 +1,293 @@
+"""Checkout, portal, subscription changes, orders and invoices: end to end through the emulator."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from django_bob_payments.models import Customer, Order, Pricing, Product, Subscription
+from django_bob_payments.testing import build_event, post_event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop(stripe_emulator, settings, db):
+    """A synced catalog: Pro (one per customer, seats 1-10) monthly and yearly, Team monthly."""
+    settings.BOB_PAYMENTS = {
+        **settings.BOB_PAYMENTS,
+        "CHECKOUT_SUCCESS_URL": "https://shop.example/ok?session={CHECKOUT_SESSION_ID}",
+        "CHECKOUT_CANCEL_URL": "https://shop.example/cancel",
+        "PORTAL_RETURN_URL": "https://shop.example/account",
+    }
+    pro = Product.objects.create(slug="pro", name="Pro", limits={"seats": 10}, features=["api"], max_quantity=10)
+    team = Product.objects.create(slug="team", name="Team", limits={"seats": 50}, features=["api", "sso"])
+    prices = {
+        "pro_monthly": Pricing.objects.create(product=pro, amount=1900, currency="eur", interval="month"),
+        "pro_yearly": Pricing.objects.create(product=pro, amount=19000, currency="eur", interval="year"),
+        "team_monthly": Pricing.objects.create(product=team, amount=4900, currency="eur", interval="month"),
+    }
+    call_command("synchronizepayments", "--only", "products", "--only", "prices", stdout=io.StringIO())
+    stripe_emulator.calls.clear()
+    return prices
+
+
+@pytest.fixture
+def api(client, user):
+    client.force_login(user)
+    return client
+
+
+def checkout(api, pricing, quantity=1, **extra):
+    return api.post(
+        "/api/payment/checkout/",
+        {"pricing": pricing.pk, "quantity": quantity, **extra},
+        content_type="application/json",
+    )
+
+
+def deliver(client, event_type, obj):
+    response = post_event(client, build_event(event_type, obj))
+    assert response.status_code == 200, response.content
+    return response
+
+
+def buy(api, stripe_emulator, pricing, quantity=1):
+    """Checkout, pay on the emulated hosted page, and deliver Stripe's webhooks."""
+    response = checkout(api, pricing, quantity)
+    assert response.status_code == 201, response.json()
+    session_id = stripe_emulator.all("checkout.session")[-1]["id"]
+    session, subscription = stripe_emulator.complete_checkout(session_id)
+    deliver(api, "checkout.session.completed", session)
+    deliver(api, "customer.subscription.created", subscription)
+    return response.json(), subscription
+
+
+def remote_subscription(stripe_emulator, subscription_id):
+    return next(obj for obj in stripe_emulator.all("subscription") if obj["id"] == subscription_id)
+
+
+def test_checkout_then_webhooks_make_an_active_subscription(api, shop, stripe_emulator, user):
+    body, remote = buy(api, stripe_emulator, shop["pro_monthly"], quantity=3)
+    assert body["url"].startswith("https://checkout.stripe.com/")
+    session = stripe_emulator.all("checkout.session")[0]
+    assert session["success_url"] == "https://shop.example/ok?session={CHECKOUT_SESSION_ID}"
+    assert session["client_reference_id"] == str(body["order"])
+    assert session["metadata"]["bob_payments_order_id"] == str(body["order"])
+    assert session["tax_id_collection"] == {"enabled": True, "required": "never"}
+    # The customer was pushed to Stripe first, once.
+    assert stripe_emulator.count("POST", "/v1/customers") == 1
+    customer = Customer.objects.get(user=user)
+    subscription = Subscription.objects.get(customer=customer)
+    assert (subscription.status, subscription.quantity) == ("active", 3)
+    assert subscription.entitlements == {"limits": {"seats": 10}, "features": ["api"]}
+    assert customer.has_feature("api") and not customer.has_feature("sso")
+    assert customer.limit("seats") == 10
+    order = Order.objects.get(pk=body["order"])
+    assert (order.status, order.subscription) == ("paid", subscription)
+    listed = api.get("/api/payment/subscriptions/").json()
+    assert [(item["product"], item["status"], item["quantity"]) for item in listed] == [("pro", "active", 3)]
+
+
+def test_cancel_then_resume_each_confirmed_by_webhook(api, shop, stripe_emulator):
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"])
+    subscription = Subscription.objects.get()
+    response = api.post(f"/api/payment/subscriptions/{subscription.pk}/cancel/", {}, content_type="application/json")
+    assert (response.status_code, response.json()["cancel_at_period_end"]) == (200, True)
+    assert remote_subscription(stripe_emulator, remote["id"])["cancel_at_period_end"] is True
+    deliver(api, "customer.subscription.updated", remote_subscription(stripe_emulator, remote["id"]))
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end and subscription.cancel_at == subscription.current_period_end
+
+    response = api.post(f"/api/payment/subscriptions/{subscription.pk}/resume/")
+    assert response.json()["cancel_at_period_end"] is False
+    deliver(api, "customer.subscription.updated", remote_subscription(stripe_emulator, remote["id"]))
+    subscription.refresh_from_db()
+    assert (subscription.cancel_at_period_end, subscription.status) == (False, "active")
+    assert api.post(f"/api/payment/subscriptions/{subscription.pk}/resume/").status_code == 409
+
+
+def test_cancel_immediately(api, shop, stripe_emulator):
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"])
+    subscription = Subscription.objects.get()
+    api.post(
+        f"/api/payment/subscriptions/{subscription.pk}/cancel/", {"immediately": True}, content_type="application/json"
+    )
+    assert remote_subscription(stripe_emulator, remote["id"])["status"] == "canceled"
+    deliver(api, "customer.subscription.deleted", remote_subscription(stripe_emulator, remote["id"]))
+    subscription.refresh_from_db()
+    assert subscription.status == "canceled"
+    assert not Customer.objects.get(pk=subscription.customer_id).has_active_subscription()
+
+
+def test_upgrade_changes_plan_and_entitlements(api, shop, stripe_emulator, settings):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "PRORATION_BEHAVIOR": "always_invoice"}
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"])
+    subscription = Subscription.objects.get()
+    response = api.post(
+        f"/api/payment/subscriptions/{subscription.pk}/change-plan/",
+        {"pricing": shop["team_monthly"].pk, "quantity": 12},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.json()
+    item = remote_subscription(stripe_emulator, remote["id"])["items"]["data"][0]
+    assert (item["price"]["unit_amount"], item["quantity"]) == (4900, 12)
+    deliver(api, "customer.subscription.updated", remote_subscription(stripe_emulator, remote["id"]))
+    subscription.refresh_from_db()
+    assert (subscription.pricing, subscription.quantity) == (shop["team_monthly"], 12)
+    assert Customer.objects.get(pk=subscription.customer_id).has_feature("sso")
+
+
+def test_change_plan_checks_the_new_products_limits(api, shop, stripe_emulator):
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    subscription = Subscription.objects.get()
+    response = api.post(
+        f"/api/payment/subscriptions/{subscription.pk}/change-plan/", {"quantity": 11}, content_type="application/json"
+    )
+    assert (response.status_code, response.json()["detail"]) == (409, "Quantity must be between 1 and 10.")
+    response = api.post(
+        f"/api/payment/subscriptions/{subscription.pk}/change-plan/", {}, content_type="application/json"
+    )
+    assert response.status_code == 400
+
+
+def test_a_second_subscription_to_a_one_per_customer_product_is_refused(api, shop, stripe_emulator):
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    response = checkout(api, shop["pro_yearly"])
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("This customer already has the maximum")
+    assert checkout(api, shop["pro_monthly"], quantity=11).status_code == 409
+
+
+def test_checkout_of_an_unsynced_pricing_is_a_conflict(api, shop):
+    pricing = Pricing.objects.create(product=shop["pro_monthly"].product, amount=5, currency="eur", interval="week")
+    response = checkout(api, pricing)
+    assert response.status_code == 409
+    assert "not at stripe" in response.json()["detail"]
+
+
+def test_checkout_urls_must_stay_on_this_site(api, shop, stripe_emulator):
+    response = checkout(api, shop["pro_monthly"], success_url="https://evil.example/steal")
+    assert response.status_code == 400
+    assert "success_url" in response.json()
+    assert stripe_emulator.count("POST", "/v1/checkout/sessions") == 0
+
+
+def test_checkout_of_an_unknown_pricing(api, shop):
+    assert checkout(api, Pricing(pk=999999)).status_code == 400
+
+
+def test_a_provider_outage_is_a_502_and_the_attempt_is_recorded(api, shop, stripe_emulator, settings):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_MAX_NETWORK_RETRIES": 0}
+    stripe_emulator.fail("POST", "/v1/checkout/sessions", status=500)
+    response = checkout(api, shop["pro_monthly"])
+    assert (response.status_code, response.json()["detail"]) == (
+        502,
+        "The payment provider failed (APIError); try again.",
+    )
+    order = Order.objects.get()
+    assert (order.status, order.payment_attempts.get().status) == ("failed", "failed")
+
+
+def test_portal_needs_a_stripe_customer(api, shop, stripe_emulator):
+    response = api.post("/api/payment/portal/")
+    assert response.status_code == 409
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    response = api.post("/api/payment/portal/")
+    assert response.status_code == 200
+    assert response.json()["url"].startswith("https://billing.stripe.com/")
+    assert stripe_emulator.all("billing_portal.session")[0]["return_url"] == "https://shop.example/account"
+
+
+def test_orders_and_invoices_are_listed(api, shop, stripe_emulator):
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"], quantity=2)
+    from django_bob_payments.testing import stripe_objects
+
+    invoice = stripe_objects.invoice(remote["customer"], subscription_id=remote["id"], total=3800, number="INV-1")
+    deliver(api, "invoice.paid", invoice)
+    orders = api.get("/api/payment/orders/").json()
+    assert [(order["status"], order["amount_total"]) for order in orders] == [("paid", 3800)]
+    assert [attempt["status"] for attempt in orders[0]["payment_attempts"]] == ["succeeded"]
+    invoices = api.get("/api/payment/invoices/").json()
+    assert [(inv["number"], inv["total"], inv["status"]) for inv in invoices] == [("INV-1", 3800, "paid")]
+    assert invoices[0]["hosted_invoice_url"].startswith("https://invoice.stripe.com/")
+
+
+def test_nobody_sees_or_changes_another_customers_billing(client, shop, stripe_emulator, make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    client.force_login(alice)
+    buy(client, stripe_emulator, shop["pro_monthly"])
+    subscription = Subscription.objects.get()
+    client.force_login(bob)
+    for url in ("/api/payment/subscriptions/", "/api/payment/orders/", "/api/payment/invoices/"):
+        assert client.get(url).json() == []
+    for action in ("cancel", "resume", "change-plan"):
+        response = client.post(f"/api/payment/subscriptions/{subscription.pk}/{action}/", {"quantity": 2})
+        assert response.status_code == 404
+    subscription.refresh_from_db()
+    assert (subscription.cancel_at_period_end, subscription.quantity) == (False, 1)
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("post", "/api/payment/checkout/"),
+        ("post", "/api/payment/portal/"),
+        ("get", "/api/payment/subscriptions/"),
+        ("post", "/api/payment/subscriptions/1/cancel/"),
+        ("get", "/api/payment/orders/"),
+        ("get", "/api/payment/invoices/"),
+        ("get", "/api/payment/billing/"),
+    ],
+)
+def test_anonymous_calls_are_refused(client, method, url):
+    assert getattr(client, method)(url).status_code in (401, 403)
+
+
+def test_the_catalog_is_public_cacheable_and_constant_in_queries(client, shop, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        response = client.get("/api/payment/products/")
+    assert response["Cache-Control"] == "public, max-age=300"
+    assert [(p["slug"], [price["amount"] for price in p["pricings"]]) for p in response.json()] == [
+        ("pro", [1900, 19000]),
+        ("team", [4900]),
+    ]
+    for index in range(10):
+        product = Product.objects.create(slug=f"extra{index}", name="Extra")
+        Pricing.objects.create(product=product, amount=100, currency="eur", interval="month")
+    with django_assert_num_queries(2):
+        assert len(client.get("/api/payment/products/").json()) == 12
+
+
+def test_lists_take_a_fixed_number_of_queries(api, shop, stripe_emulator, django_assert_num_queries):
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for url in ("/api/payment/subscriptions/", "/api/payment/orders/", "/api/payment/invoices/"):
+        with CaptureQueriesContext(connection) as captured:
+            api.get(url)
+        counts[url] = len(captured)
+    # session, user, customer, then one list query (and one more for the orders' attempts)
+    assert list(counts.values()) == [4, 5, 4]
+    customer = Subscription.objects.get().customer
+    for _ in range(5):
+        order = Order.objects.create(customer=customer, pricing=shop["pro_monthly"], currency="eur")
+        order.payment_attempts.create(provider="stripe", currency="eur")
+        Subscription.objects.create(customer=customer, pricing=shop["team_monthly"], status="canceled")
+    for url, expected in counts.items():
+        with django_assert_num_queries(expected):
+            api.get(url)
+
+
+def test_entitlement_permissions_and_decorators(api, shop, stripe_emulator, client):
+    assert api.get("/premium/api/").status_code == 403
+    assert api.get("/premium/sso/").status_code == 403
+    assert api.get("/premium/view/").status_code == 403
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    assert api.get("/premium/api/").status_code == 200
+    assert api.get("/premium/view/").status_code == 200
+    assert api.get("/premium/sso/").status_code == 403
+    client.logout()
+    assert client.get("/premium/view/").status_code == 403
