@@ -33,6 +33,7 @@ setup(
         "stripe>=16.0,<17",
         "requests>=2.31",
         "python-stdnum>=1.20",
+        "drf-spectacular>=0.27",
     ],
     extras_require={
         "test": [
@@ -41,6 +42,7 @@ setup(
             "hypothesis>=6.100",
             "psycopg[binary]>=3.1",
             "PyMySQL>=1.1",
+            "schemathesis>=4,<5",
         ],
     },
     classifiers=[

@@ -146,6 +146,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ResumeSerializer(serializers.Serializer):
+    """Resuming takes no parameters."""
+
+
 class CancelSerializer(serializers.Serializer):
     immediately = serializers.BooleanField(default=False)
 

@@ -8,16 +8,20 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.urls import include, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, permissions, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from django_bob_payments import __version__
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import (
     BillingPermissionDenied,
@@ -112,6 +116,16 @@ class ProviderUnavailable(exceptions.APIException):
     default_code = "provider_error"
 
 
+ORGANIZATION = OpenApiParameter(
+    "organization",
+    str,
+    description="Act for this organization, whose billing the caller manages.",
+    required=False,
+)
+ERROR = OpenApiResponse(description="An error: {detail} or field errors.")
+URL_RESPONSE = inline_serializer("UrlResponse", {"url": serializers.URLField()})
+
+
 class CustomerAPIView(APIView):
     """
     A view acting for the caller's customer: their own, or, with ``?organization=<id>``,
@@ -159,19 +173,35 @@ class BillingInformationView(CustomerAPIView):
             raise exceptions.NotFound("No billing information yet: POST it first.", code="no_billing_information")
         return billing
 
+    @extend_schema(parameters=[ORGANIZATION], responses={200: BillingInformationSerializer, 403: ERROR, 404: ERROR})
     def get(self, request: Request) -> Response:
         return Response(self.serializer_class(self.get_billing(self.get_customer())).data)
 
+    @extend_schema(
+        parameters=[ORGANIZATION],
+        request=BillingInformationSerializer,
+        responses={201: BillingInformationSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
+    )
     def post(self, request: Request) -> Response:
         customer = self.get_customer()
         if BillingInformation.objects.filter(customer=customer).exists():
             raise Conflict("Billing information exists already: use PUT or PATCH.", code="billing_information_exists")
         return self._save(customer, None, partial=False, created=True)
 
+    @extend_schema(
+        parameters=[ORGANIZATION],
+        request=BillingInformationSerializer,
+        responses={200: BillingInformationSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+    )
     def put(self, request: Request) -> Response:
         customer = self.get_customer()
         return self._save(customer, self.get_billing(customer), partial=False)
 
+    @extend_schema(
+        parameters=[ORGANIZATION],
+        request=BillingInformationSerializer(partial=True),
+        responses={200: BillingInformationSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+    )
     def patch(self, request: Request) -> Response:
         customer = self.get_customer()
         return self._save(customer, self.get_billing(customer), partial=True)
@@ -206,6 +236,7 @@ class VatValidationView(APIView):
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [VatValidationThrottle]
 
+    @extend_schema(request=VatValidationSerializer, responses={200: VatVerdictSerializer, 400: ERROR, 429: ERROR})
     def post(self, request: Request) -> Response:
         serializer = VatValidationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -221,6 +252,7 @@ class ProductListView(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
 
+    @extend_schema(responses={200: ProductSerializer(many=True)})
     def get(self, request: Request) -> Response:
         products = get_payment_interactor().products.catalog()
         response = Response(ProductSerializer(products, many=True).data)
@@ -247,6 +279,19 @@ class CheckoutView(CustomerAPIView):
     refuse the purchase or the pricing is not at the provider yet.
     """
 
+    @extend_schema(
+        parameters=[ORGANIZATION],
+        request=CheckoutSerializer,
+        responses={
+            201: inline_serializer(
+                "CheckoutResponse", {"order": serializers.IntegerField(), "url": serializers.URLField()}
+            ),
+            400: ERROR,
+            403: ERROR,
+            409: ERROR,
+            502: ERROR,
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = CheckoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -264,6 +309,11 @@ class CheckoutView(CustomerAPIView):
 class PortalView(CustomerAPIView):
     """``POST /api/payment/portal/``: the provider's customer-portal URL. 409 before any purchase."""
 
+    @extend_schema(
+        parameters=[ORGANIZATION],
+        request=ReturnUrlSerializer,
+        responses={200: URL_RESPONSE, 400: ERROR, 403: ERROR, 409: ERROR, 502: ERROR},
+    )
     def post(self, request: Request) -> Response:
         serializer = ReturnUrlSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -277,6 +327,7 @@ class PortalView(CustomerAPIView):
 class SubscriptionListView(CustomerAPIView):
     """``GET /api/payment/subscriptions/``: the caller's subscriptions, newest first."""
 
+    @extend_schema(parameters=[ORGANIZATION], responses={200: SubscriptionSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
         subscriptions = (
             Subscription.objects.filter(customer=self.get_customer()).select_related("pricing__product").order_by("-pk")
@@ -293,6 +344,16 @@ class SubscriptionActionView(CustomerAPIView):
 
     action = ""
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        """The request body of this action (resume takes none), for the schema."""
+        return {"cancel": CancelSerializer, "change-plan": ChangePlanSerializer}.get(
+            self.action, serializers.Serializer
+        )
+
+    @extend_schema(
+        parameters=[ORGANIZATION],
+        responses={200: SubscriptionSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 502: ERROR},
+    )
     def post(self, request: Request, pk: int) -> Response:
         subscription = get_object_or_404(
             Subscription.objects.select_related("pricing__product"), pk=pk, customer=self.get_customer()
@@ -321,6 +382,7 @@ class SubscriptionActionView(CustomerAPIView):
 class OrderListView(CustomerAPIView):
     """``GET /api/payment/orders/``: the caller's orders with their payment attempts, newest first."""
 
+    @extend_schema(parameters=[ORGANIZATION], responses={200: OrderSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
         orders = Order.objects.filter(customer=self.get_customer()).prefetch_related("payment_attempts").order_by("-pk")
         return Response(OrderSerializer(orders, many=True).data)
@@ -329,6 +391,38 @@ class OrderListView(CustomerAPIView):
 class InvoiceListView(CustomerAPIView):
     """``GET /api/payment/invoices/``: the caller's invoices, newest first."""
 
+    @extend_schema(parameters=[ORGANIZATION], responses={200: InvoiceSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
         invoices = Invoice.objects.filter(customer=self.get_customer()).order_by("-created_at", "-pk")
         return Response(InvoiceSerializer(invoices, many=True).data)
+
+
+def schema_class_configured() -> bool:
+    """Whether DRF builds schemas with drf-spectacular, which the schema view needs."""
+    from rest_framework.settings import api_settings
+
+    schema_class = api_settings.DEFAULT_SCHEMA_CLASS
+    return isinstance(schema_class, type) and schema_class.__module__.startswith("drf_spectacular")
+
+
+class OpenApiSchemaView(SpectacularAPIView):
+    """``GET /api/payment/schema/``: the OpenAPI 3 schema of this app's API (JSON or YAML)."""
+
+    permission_classes = [permissions.AllowAny]
+    custom_settings = {
+        "TITLE": "django-bob-payments",
+        "DESCRIPTION": "Billing data, VAT checks, catalog, checkout, portal, subscriptions, orders and invoices.",
+        "VERSION": __version__,
+    }
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        if not schema_class_configured():
+            return Response(
+                {"detail": "Set REST_FRAMEWORK['DEFAULT_SCHEMA_CLASS'] to 'drf_spectacular.openapi.AutoSchema'."},
+                status=status.HTTP_501_NOT_IMPLEMENTED,
+            )
+        # Only this app's URLs, under the prefix the project mounted them at.
+        prefix = reverse("bob_payments:products").removesuffix("products/").lstrip("/")
+        self.urlconf = [path(prefix, include("django_bob_payments.urls"))]
+        return super().get(request, *args, **kwargs)

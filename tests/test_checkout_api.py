@@ -68,7 +68,7 @@ def remote_subscription(stripe_emulator, subscription_id):
 
 
 def test_checkout_then_webhooks_make_an_active_subscription(api, shop, stripe_emulator, user):
-    body, remote = buy(api, stripe_emulator, shop["pro_monthly"], quantity=3)
+    body, _ = buy(api, stripe_emulator, shop["pro_monthly"], quantity=3)
     assert body["url"].startswith("https://checkout.stripe.com/")
     session = stripe_emulator.all("checkout.session")[0]
     assert session["success_url"] == "https://shop.example/ok?session={CHECKOUT_SESSION_ID}"
