@@ -72,7 +72,7 @@ def test_no_generated_request_makes_a_server_error(client, make_user, vies, stri
             response = case.call(headers=auth)
             statuses.add(response.status_code)
             if response.status_code >= 500:
-                failures.append((operation.label, response.status_code, case.body, case.query))
+                failures.append((case.operation.label, response.status_code, case.body, case.query))
 
         run()
     assert failures == []
