@@ -199,3 +199,11 @@ class WebhookEventAdmin(RecordAdmin):
             _("%(done)d event(s) handled, %(failed)d failed.") % {"done": len(results), "failed": failed},
             level,
         )
+
+
+@admin.register(models.BillingEmail)
+class BillingEmailAdmin(RecordAdmin):
+    list_display = ("key", "kind", "customer", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("kind", "status")
+    search_fields = ("key", "subject", "customer__user__email", "customer__billing_information__email")
+    list_select_related = ("customer__user",)

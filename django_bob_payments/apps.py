@@ -28,4 +28,9 @@ class BobPaymentsConfig(AppConfig):
             pre_delete.connect(
                 remove_remote_objects, sender=model, dispatch_uid=f"bob_payments_remove_remote_{model._meta.model_name}"
             )
+        from django_bob_payments import signals
+        from django_bob_payments.receivers import EMAIL_RECEIVERS
+
+        for signal_name, receiver in EMAIL_RECEIVERS.items():
+            getattr(signals, signal_name).connect(receiver, dispatch_uid=f"bob_payments_{receiver.__name__}")
         checks.register(bob_checks.check_settings)

@@ -58,6 +58,21 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_RETURN_URL": None,
     # How a plan change is prorated: create_prorations, always_invoice or none.
     "PRORATION_BEHAVIOR": "create_prorations",
+    # Emails: which kinds are sent, from whom, and to whom besides the customer.
+    # Kinds: payment_receipt, payment_failed, subscription_canceled, trial_ending, vat_invalid.
+    "EMAILS_ENABLED": {
+        "payment_receipt": True,
+        "payment_failed": True,
+        "subscription_canceled": True,
+        "trial_ending": True,
+        "vat_invalid": True,
+    },
+    # None means Django's DEFAULT_FROM_EMAIL.
+    "EMAIL_FROM": None,
+    # Addresses that receive a blind copy of every billing email (an accounting inbox).
+    "EMAIL_BCC": [],
+    # A page of your site where customers manage billing, linked from the emails.
+    "BILLING_PAGE_URL": None,
     # Largest webhook body accepted, in bytes; a larger one is refused with a 400.
     "WEBHOOK_MAX_BODY_SIZE": 1024 * 1024,
     # The interactor that holds the business logic; a project names its own subclass.

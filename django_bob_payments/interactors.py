@@ -38,11 +38,13 @@ from django_bob_payments.exceptions import (
     PurchaseNotAllowed,
 )
 from django_bob_payments.models import (
+    BillingEmail,
     BillingInformation,
     Customer,
     ExternalCustomer,
     ExternalPricing,
     ExternalSubscription,
+    Invoice,
     Order,
     PaymentAttempt,
     Pricing,
@@ -345,6 +347,61 @@ class PaymentInteractor:
     def process_webhook_event(self, event: WebhookEvent) -> WebhookEvent:
         """Apply a stored event again (a failed or pending one); the replay of processwebhooks."""
         return self.get_webhook_inbox(event.provider).apply_stored(event.pk)
+
+    # Emails
+
+    def _customer_for_email(self, customer_id: int) -> Customer:
+        return Customer.objects.select_related("billing_information", "user").get(pk=customer_id)
+
+    def email_payment_receipt(self, invoice: Invoice) -> BillingEmail | None:
+        """The receipt of a paid invoice, with the reverse-charge wording when it applies."""
+        customer = self._customer_for_email(invoice.customer_id)
+        billing = getattr(customer, "billing_information", None)
+        reverse_charge = billing is not None and billing.tax_exempt == BillingInformation.TaxExempt.REVERSE
+        return self.mailer.send(
+            "payment_receipt",
+            f"{invoice.provider}:{invoice.external_id}",
+            customer,
+            {"invoice": invoice, "reverse_charge": reverse_charge},
+        )
+
+    def email_payment_failed(self, invoice: Invoice) -> BillingEmail | None:
+        """A failed invoice payment, linking to the page where the customer can pay it."""
+        return self.mailer.send(
+            "payment_failed",
+            f"{invoice.provider}:{invoice.external_id}",
+            self._customer_for_email(invoice.customer_id),
+            {"invoice": invoice},
+        )
+
+    def email_subscription_canceled(self, subscription: Subscription) -> BillingEmail | None:
+        """The end of a subscription."""
+        return self.mailer.send(
+            "subscription_canceled",
+            str(subscription.pk),
+            self._customer_for_email(subscription.customer_id),
+            {"subscription": subscription},
+        )
+
+    def email_trial_ending(self, subscription: Subscription) -> BillingEmail | None:
+        """A trial ending in three days."""
+        trial_end = int(subscription.trial_end.timestamp()) if subscription.trial_end else 0
+        return self.mailer.send(
+            "trial_ending",
+            f"{subscription.pk}:{trial_end}",
+            self._customer_for_email(subscription.customer_id),
+            {"subscription": subscription},
+        )
+
+    def email_vat_invalid(self, billing: BillingInformation) -> BillingEmail | None:
+        """A VAT number VIES no longer confirms."""
+        checked = billing.vat_verified_at.date().isoformat() if billing.vat_verified_at else ""
+        return self.mailer.send(
+            "vat_invalid",
+            f"{billing.pk}:{billing.vat_number}:{checked}",
+            self._customer_for_email(billing.customer_id),
+            {"billing": billing},
+        )
 
 
 def get_payment_interactor() -> PaymentInteractor:

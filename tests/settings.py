@@ -47,6 +47,11 @@ TEMPLATES = [
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Worker processes of the concurrency tests write their emails to files, to be counted.
+if os.environ.get("BOB_TEST_EMAIL_DIR"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["BOB_TEST_EMAIL_DIR"]
+
 BOB_PAYMENTS = {
     "STRIPE_SECRET_KEY": "sk_test_tests",
     "STRIPE_PUBLISHABLE_KEY": "pk_test_tests",

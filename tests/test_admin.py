@@ -30,6 +30,15 @@ def data(user, monthly):
     models.Invoice.objects.create(
         customer=customer, provider="stripe", external_id="in_admin", status="paid", currency="eur", number="A-1"
     )
+    models.BillingEmail.objects.create(
+        key="payment_receipt:stripe:in_admin",
+        kind="payment_receipt",
+        customer=customer,
+        from_email="billing@example.com",
+        recipients=["bill@example.com"],
+        subject="Receipt",
+        body_text="Thanks",
+    )
     models.WebhookEvent.objects.create(
         provider="stripe", event_id="evt_admin", type="invoice.paid", created=1, payload={"id": "evt_admin"}
     )

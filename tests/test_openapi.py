@@ -6,7 +6,9 @@ import json
 import hypothesis
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck
 
@@ -58,6 +60,17 @@ def test_no_generated_request_makes_a_server_error(client, make_user, vies, stri
     make_user("fuzz")
     auth = {"Authorization": "Basic " + base64.b64encode(b"fuzz:pw").decode()}
     app = get_wsgi_application()
+    # As Django's test client does: requests must not close the test's database connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        _fuzz(app, auth)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def _fuzz(app, auth):
     schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, app, headers={"Accept": "application/vnd.oai.openapi+json"})
     failures, statuses = [], set()
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -72,7 +85,16 @@ def test_no_generated_request_makes_a_server_error(client, make_user, vies, stri
             response = case.call(headers=auth)
             statuses.add(response.status_code)
             if response.status_code >= 500:
-                failures.append((case.operation.label, response.status_code, case.body, case.query))
+                failures.append(
+                    (
+                        case.operation.label,
+                        response.status_code,
+                        case.body,
+                        case.query,
+                        case.path_parameters,
+                        response.text[:300],
+                    )
+                )
 
         run()
     assert failures == []

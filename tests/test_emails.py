@@ -1,0 +1,242 @@
+"""Billing emails: their content, and each sent exactly once."""
+
+import io
+import json
+import multiprocessing
+import os
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from django_bob_payments.models import BillingEmail, BillingInformation, Customer, Subscription
+from django_bob_payments.templatetags.bob_payments import money
+from django_bob_payments.testing import build_event, post_event, stripe_objects
+from tests.lifecycle import Lifecycle
+from tests.test_webhooks import catalog  # noqa: F401 (fixture)
+from tests.webhook_worker import deliver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def commit_callbacks(monkeypatch):
+    """
+    Emails recorded inside a transaction are sent when it commits. Each test runs inside one
+    that never commits, so run the callbacks as each delivery's own transaction would.
+    """
+    from django.db import transaction
+
+    def on_commit(func, using=None, robust=False):
+        func()
+
+    monkeypatch.setattr(transaction, "on_commit", on_commit)
+
+
+@pytest.fixture
+def customer(user):
+    customer = Customer.objects.get(user=user)
+    BillingInformation.objects.create(
+        customer=customer,
+        name="Alice GmbH",
+        email="billing@alice.example",
+        country="DE",
+        vat_number="DE136695976",
+        vat_status="valid",
+        tax_exempt="reverse",
+    )
+    return customer
+
+
+@pytest.fixture
+def lifecycle(customer, catalog):  # noqa: F811
+    return Lifecycle(customer, catalog)
+
+
+def deliver_lifecycle(client, lifecycle, *names):
+    for name in names:
+        assert post_event(client, getattr(lifecycle, name)).status_code == 200
+
+
+def test_money_is_formatted_from_minor_units():
+    assert money(5700, "eur") == "57.00 EUR"
+    assert money(5, "usd") == "0.05 USD"
+    assert money(1200, "jpy") == "1200 JPY"
+    assert money(None, "eur") == ""
+
+
+def test_the_receipt_shows_amounts_reverse_charge_and_links(client, lifecycle):
+    deliver_lifecycle(client, lifecycle, "customer_created", "subscription_created", "invoice_paid")
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["billing@alice.example"]
+    assert message.subject == f"Receipt for invoice LIFE-{lifecycle.customer.pk}-0: 57.00 EUR"
+    assert "Total paid: 57.00 EUR" in message.body
+    assert "Reverse charge (our VAT number FR40303265045, your VAT number DE136695976)" in message.body
+    assert "https://invoice.stripe.com/i/acct_test/" in message.body
+    assert "/pdf" in message.body
+    html = message.alternatives[0][0]
+    assert "Reverse charge" in html and 'href="https://invoice.stripe.com/i/acct_test/' in html
+    assert "&amp;" not in message.body
+
+
+def test_a_taxed_receipt_shows_the_vat_amount(client, customer, catalog):  # noqa: F811
+    BillingInformation.objects.filter(customer=customer).update(tax_exempt="none", country="FR", vat_number="")
+    lifecycle = Lifecycle(customer, catalog)
+    invoice = stripe_objects.invoice(
+        lifecycle.customer_id,
+        subscription_id=lifecycle.subscription_id,
+        total=2280,
+        tax=380,
+        subscription_metadata={"bob_payments_customer_id": str(customer.pk)},
+    )
+    post_event(client, build_event("invoice.paid", invoice))
+    body = mail.outbox[0].body
+    assert "Subtotal: 19.00 EUR" in body
+    assert "VAT: 3.80 EUR" in body
+    assert "Reverse charge" not in body
+
+
+def test_payment_failed_links_to_paying_the_invoice(client, lifecycle):
+    invoice = stripe_objects.invoice(
+        lifecycle.customer_id,
+        status="open",
+        total=1900,
+        id="in_failed",
+        subscription_id=lifecycle.subscription_id,
+        subscription_metadata={"bob_payments_customer_id": str(lifecycle.customer.pk)},
+    )
+    post_event(client, build_event("invoice.payment_failed", invoice))
+    message = mail.outbox[0]
+    assert message.subject == "Your payment of 19.00 EUR failed"
+    assert "https://invoice.stripe.com/i/acct_test/in_failed" in message.body
+
+
+def test_cancellation_and_trial_ending(client, lifecycle):
+    deliver_lifecycle(client, lifecycle, "subscription_created")
+    subscription = lifecycle.subscription_created["data"]["object"]
+    trial = dict(subscription, status="trialing", trial_end=lifecycle.t0 + 3 * 86400)
+    post_event(client, build_event("customer.subscription.trial_will_end", trial))
+    deliver_lifecycle(client, lifecycle, "subscription_deleted")
+    subjects = [message.subject for message in mail.outbox]
+    assert subjects == ["Your Pro trial ends soon", "Your Pro subscription has ended"]
+
+
+def test_vat_number_found_invalid(customer, vies):
+    BillingInformation.objects.update(vat_verified_at="2020-01-01T00:00:00Z")
+    call_command("revalidatevat", stdout=io.StringIO())
+    assert [message.subject for message in mail.outbox] == ["Your VAT number DE136695976 is no longer valid"]
+
+
+def test_a_kind_can_be_switched_off(client, lifecycle, settings):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "EMAILS_ENABLED": {"payment_receipt": False}}
+    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    assert mail.outbox == []
+    assert not BillingEmail.objects.exists()
+
+
+def test_recipients_sender_bcc_and_language(client, lifecycle, settings, customer):
+    settings.BOB_PAYMENTS = {
+        **settings.BOB_PAYMENTS,
+        "EMAIL_FROM": "Billing <billing@shop.example>",
+        "EMAIL_BCC": ["accounting@shop.example"],
+    }
+    BillingInformation.objects.filter(customer=customer).update(email="")
+    Customer.objects.filter(pk=customer.pk).update(preferred_locale="fr")
+    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    message = mail.outbox[0]
+    assert (message.from_email, message.to, message.bcc) == (
+        "Billing <billing@shop.example>",
+        ["alice@example.com"],
+        ["accounting@shop.example"],
+    )
+    assert BillingEmail.objects.get().language == "fr"
+
+
+def test_a_thousand_redeliveries_send_one_receipt(client, lifecycle):
+    deliver_lifecycle(client, lifecycle, "subscription_created")
+    for _ in range(1000):
+        assert post_event(client, lifecycle.invoice_paid).status_code == 200
+    assert len(mail.outbox) == 1
+    assert BillingEmail.objects.get().status == "sent"
+
+
+def test_replaying_the_event_sends_nothing_more(client, lifecycle):
+    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    from django_bob_payments.interactors import get_payment_interactor
+    from django_bob_payments.models import Invoice
+
+    get_payment_interactor().email_payment_receipt(Invoice.objects.get())
+    assert len(mail.outbox) == 1
+
+
+def test_an_smtp_failure_is_recorded_and_retried_once(client, lifecycle, settings):
+    settings.EMAIL_BACKEND = "tests.failing_email_backend.DownEmailBackend"
+    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    record = BillingEmail.objects.get()
+    assert (record.status, record.attempts) == ("failed", 1)
+    assert "refused the connection" in record.last_error
+    with pytest.raises(CommandError, match="1 email"):
+        call_command("sendbillingemails", stdout=io.StringIO())
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    stdout = io.StringIO()
+    call_command("sendbillingemails", stdout=stdout)
+    assert "Sent 1 email(s)" in stdout.getvalue()
+    assert len(mail.outbox) == 1
+    call_command("sendbillingemails", stdout=io.StringIO())
+    assert len(mail.outbox) == 1
+    record.refresh_from_db()
+    assert (record.status, record.attempts) == ("sent", 3)
+
+
+def test_an_email_recorded_inside_a_transaction_waits_for_the_commit(
+    customer,
+    catalog,  # noqa: F811
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+):
+    from django.db import transaction
+
+    from django_bob_payments.interactors import get_payment_interactor
+
+    monkeypatch.undo()  # the real on_commit
+
+    subscription = Subscription.objects.create(customer=customer, pricing=catalog, status="canceled")
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        get_payment_interactor().email_subscription_canceled(subscription)
+        assert mail.outbox == []
+    for callback in callbacks:
+        callback()
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.skipif(
+    os.environ.get("BOB_TEST_DB", "sqlite") == "sqlite",
+    reason="needs a database server shared by several processes (BOB_TEST_DB=postgres or mariadb)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_four_processes_delivering_invoice_paid_send_one_receipt(make_user, tmp_path, monkeypatch):
+    from django_bob_payments.models import ExternalPricing, ExternalProduct, Pricing, Product
+
+    product = Product.objects.create(slug="pro", name="Pro", max_quantity=10)
+    pricing = Pricing.objects.create(product=product, amount=1900, currency="eur", interval="month")
+    ExternalProduct.objects.create(product=product, provider="stripe", external_id="prod_pro")
+    ExternalPricing.objects.create(pricing=pricing, provider="stripe", external_id="price_pro_monthly")
+    customer = Customer.objects.get(user=make_user())
+    lifecycle = Lifecycle(customer, pricing)
+    monkeypatch.setenv("BOB_TEST_EMAIL_DIR", str(tmp_path))
+    bodies = [json.dumps(lifecycle.subscription_created)] + [json.dumps(lifecycle.invoice_paid)] * 25
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [
+        context.Process(target=deliver, args=(connection.settings_dict["NAME"], bodies, results)) for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    statuses = [status for _ in workers for status in results.get(timeout=300)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert set(statuses) == {200}
+    assert len(list(tmp_path.iterdir())) == 1
+    assert BillingEmail.objects.get().status == "sent"
