@@ -207,3 +207,10 @@ class BillingEmailAdmin(RecordAdmin):
     list_filter = ("kind", "status")
     search_fields = ("key", "subject", "customer__user__email", "customer__billing_information__email")
     list_select_related = ("customer__user",)
+
+
+@admin.register(models.FakeProviderObject)
+class FakeProviderObjectAdmin(RecordAdmin):
+    list_display = ("external_id", "kind", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("external_id",)

@@ -122,6 +122,16 @@ def _check_provider() -> list[checks.CheckMessage]:
                 id="bob_payments.E003",
             )
         ]
+    if provider == "fake" and not settings.DEBUG and not bob_settings.FAKE_PROVIDER_ALLOWED:
+        return [
+            checks.Error(
+                "The fake provider takes no payment, and DEBUG is False.",
+                hint='Use "stripe" in production, or set BOB_PAYMENTS["FAKE_PROVIDER_ALLOWED"] = True '
+                "if this deployment really is a demo.",
+                obj=_key("PROVIDER"),
+                id="bob_payments.E011",
+            )
+        ]
     if provider != Provider.STRIPE:
         return []
     messages: list[checks.CheckMessage] = []

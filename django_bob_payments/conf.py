@@ -31,6 +31,8 @@ SETTING_NAME = "BOB_PAYMENTS"
 DEFAULTS: dict[str, Any] = {
     # Which provider the app talks to: "stripe", or "fake" (in-database, for development).
     "PROVIDER": "stripe",
+    # The fake provider is refused when DEBUG is False, unless this says it is wanted.
+    "FAKE_PROVIDER_ALLOWED": False,
     # Stripe API keys. The secret key may be a restricted key (rk_...).
     "STRIPE_SECRET_KEY": "",
     "STRIPE_PUBLISHABLE_KEY": "",

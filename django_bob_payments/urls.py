@@ -36,4 +36,5 @@ urlpatterns = [
     path("orders/", views.OrderListView.as_view(), name="orders"),
     path("invoices/", views.InvoiceListView.as_view(), name="invoices"),
     path("schema/", views.OpenApiSchemaView.as_view(), name="schema"),
+    path("fake/checkout/<str:session_id>/", views.FakeCheckoutView.as_view(), name="fake-checkout"),
 ]

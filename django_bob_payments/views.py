@@ -6,8 +6,8 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import include, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -426,3 +426,35 @@ class OpenApiSchemaView(SpectacularAPIView):
         prefix = reverse("bob_payments:products").removesuffix("products/").lstrip("/")
         self.urlconf = [path(prefix, include("django_bob_payments.urls"))]
         return super().get(request, *args, **kwargs)
+
+
+class FakeCheckoutView(View):
+    """
+    ``/api/payment/fake/checkout/<id>/``: the fake provider's hosted checkout page. GET
+    shows what is bought; POST ``action=pay`` pays it (the subscription starts) and redirects
+    to the success URL, ``action=cancel`` goes to the cancel URL. Only with the fake provider.
+    """
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs):
+        if bob_settings.PROVIDER != "fake":
+            raise Http404("The fake provider is not enabled.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest, session_id: str):
+        provider = get_provider("fake")
+        try:
+            session = provider.session(session_id)
+        except ProviderError as err:
+            raise Http404("No such checkout session.") from err
+        return render(request, "django_bob_payments/fake/checkout.html", {"session": session})
+
+    def post(self, request: HttpRequest, session_id: str):
+        provider = get_provider("fake")
+        try:
+            if request.POST.get("action") == "pay":
+                target = provider.complete_checkout(session_id)
+            else:
+                target = provider.expire_checkout(session_id)
+        except ProviderError as err:
+            raise Http404("No such checkout session.") from err
+        return redirect(target)

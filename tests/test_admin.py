@@ -30,6 +30,7 @@ def data(user, monthly):
     models.Invoice.objects.create(
         customer=customer, provider="stripe", external_id="in_admin", status="paid", currency="eur", number="A-1"
     )
+    models.FakeProviderObject.objects.create(kind="customer", external_id="fake_cus_admin", data={})
     models.BillingEmail.objects.create(
         key="payment_receipt:stripe:in_admin",
         kind="payment_receipt",

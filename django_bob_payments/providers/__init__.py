@@ -15,6 +15,7 @@ from django_bob_payments.providers.base import METADATA_KEY, PaymentProvider, Re
 
 PROVIDER_CLASSES = {
     "stripe": "django_bob_payments.providers.stripe.StripeProvider",
+    "fake": "django_bob_payments.providers.fake.FakeProvider",
 }
 
 __all__ = ["METADATA_KEY", "PROVIDER_CLASSES", "PaymentProvider", "RemoteObject", "get_provider"]
