@@ -69,11 +69,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# With Stripe test keys in the environment the example talks to Stripe; without them it uses
+# the fake provider, which keeps everything in the database.
 BOB_PAYMENTS = {
+    "PROVIDER": "stripe" if os.environ.get("STRIPE_SECRET_KEY") else "fake",
     "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
     "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
     "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
     "SELLER_COUNTRY": "FR",
+    "CHECKOUT_SUCCESS_URL": "http://127.0.0.1:8000/admin/bob_payments/subscription/",
+    "CHECKOUT_CANCEL_URL": "http://127.0.0.1:8000/admin/bob_payments/order/",
+    "PORTAL_RETURN_URL": "http://127.0.0.1:8000/admin/",
 }
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}

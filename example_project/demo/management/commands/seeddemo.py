@@ -1,6 +1,7 @@
 """Seed the example project with a small catalog and a demo user."""
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -27,10 +28,13 @@ CATALOG = [
 
 
 class Command(BaseCommand):
-    help = "Create a demo catalog (two plans, monthly and yearly) and the user demo / demo."
+    help = (
+        "Create a demo catalog (two plans, monthly and yearly) and the user demo / demo, then push them "
+        "to the payment provider."
+    )
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def seed(self):
         for entry in CATALOG:
             entry = dict(entry)
             pricings = entry.pop("pricings")
@@ -48,4 +52,9 @@ class Command(BaseCommand):
         if not User.objects.filter(username="demo").exists():
             User.objects.create_superuser("demo", "demo@example.com", "demo")
             self.stdout.write("Created superuser demo (password: demo)")
+
+    def handle(self, *args, **options):
+        self.seed()
+        call_command("synchronizepayments", verbosity=0)
+        self.stdout.write("Pushed the catalog and customers to the payment provider.")
         self.stdout.write(self.style.SUCCESS("Demo data ready: http://127.0.0.1:8000/admin/"))
