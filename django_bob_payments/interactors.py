@@ -308,8 +308,14 @@ class PaymentInteractor:
         subscription.save()
         return subscription
 
-    def change_plan(self, subscription: Subscription, pricing: Pricing, quantity: int) -> Subscription:
-        """Switch to ``pricing`` and ``quantity`` now, prorated by ``PRORATION_BEHAVIOR``."""
+    def change_plan(
+        self, subscription: Subscription, pricing: Pricing, quantity: int, *, at_period_end: bool = False
+    ) -> Subscription:
+        """
+        Switch to ``pricing`` and ``quantity`` now, prorated by ``PRORATION_BEHAVIOR``; or, with
+        ``at_period_end`` (a downgrade), at the end of the current period through a
+        subscription schedule, recorded meanwhile as the subscription's scheduled change.
+        """
         product = pricing.product
         if quantity < product.min_quantity or (product.max_quantity is not None and quantity > product.max_quantity):
             raise PurchaseNotAllowed(
@@ -320,6 +326,12 @@ class PaymentInteractor:
             raise PurchaseNotAllowed("A subscription can only change to a recurring price.", code="not_recurring")
         external_id = self.external_id(ExternalSubscription, subscription, "subscription")
         price_id = self.external_id(ExternalPricing, pricing, "pricing")
+        if at_period_end:
+            self.get_provider().schedule_subscription_change(external_id, price_external_id=price_id, quantity=quantity)
+            subscription.scheduled_pricing = pricing
+            subscription.scheduled_quantity = quantity
+            subscription.save(update_fields=["scheduled_pricing", "scheduled_quantity", "updated_at"])
+            return subscription
         self.get_provider().change_subscription(
             external_id,
             price_external_id=price_id,

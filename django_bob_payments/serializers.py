@@ -157,9 +157,12 @@ class CancelSerializer(serializers.Serializer):
 class ChangePlanSerializer(serializers.Serializer):
     pricing = serializers.IntegerField(min_value=1, required=False)
     quantity = serializers.IntegerField(min_value=1, required=False)
+    at_period_end = serializers.BooleanField(
+        default=False, help_text="Switch at the end of the current period (a downgrade) instead of now."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs:
+        if "pricing" not in attrs and "quantity" not in attrs:
             raise serializers.ValidationError("Give a pricing, a quantity, or both.", code="nothing_to_change")
         return attrs
 

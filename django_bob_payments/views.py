@@ -375,7 +375,9 @@ class SubscriptionActionView(CustomerAPIView):
                 pricing = self.interactor.products.get_active_pricing(data["pricing"])
                 if pricing is None:
                     raise exceptions.ValidationError({"pricing": ["No active pricing with this ID."]})
-            self.interactor.change_plan(subscription, pricing, data.get("quantity", subscription.quantity))
+            self.interactor.change_plan(
+                subscription, pricing, data.get("quantity", subscription.quantity), at_period_end=data["at_period_end"]
+            )
         return Response(SubscriptionSerializer(subscription).data)
 
 

@@ -151,6 +151,7 @@ class StripeEmulator:
                 "checkout.session": {},
                 "billing_portal.session": {},
                 "subscription": {},
+                "subscription_schedule": {},
             }
             self.tax_ids_by_customer: dict[str, list[dict[str, Any]]] = {}
             self.session_requests: dict[str, dict[str, Any]] = {}
@@ -787,6 +788,81 @@ class StripeEmulator:
         subscription["status"] = "active"
         return subscription
 
+    # Subscription schedules (created from a subscription, then given phases)
+
+    def create_schedule(self, params: dict) -> dict:
+        self._check_params(params, _allowed("SubscriptionScheduleCreateParams"))
+        subscription_id = params.get("from_subscription")
+        if not subscription_id:
+            raise EmulatedError(
+                400, "This emulator creates schedules from_subscription only.", param="from_subscription"
+            )
+        if "phases" in params:
+            raise EmulatedError(400, "You cannot set phases when from_subscription is set.", param="phases")
+        subscription = self._get("subscription", subscription_id)
+        if subscription["schedule"]:
+            raise EmulatedError(400, "The subscription is already managed by a schedule.", param="from_subscription")
+        item = subscription["items"]["data"][0]
+        phase = stripe_objects.schedule_phase(
+            item["price"], item["quantity"], item["current_period_start"], item["current_period_end"]
+        )
+        schedule = stripe_objects.subscription_schedule(subscription, [phase], created=self._now())
+        self.objects["subscription_schedule"][schedule["id"]] = schedule
+        subscription["schedule"] = schedule["id"]
+        return schedule
+
+    def retrieve_schedule(self, params: dict, id: str) -> dict:
+        self._check_params(params, frozenset({"expand"}))
+        return self._get("subscription_schedule", id)
+
+    def update_schedule(self, params: dict, id: str) -> dict:
+        schedule = self._get("subscription_schedule", id)
+        self._check_params(params, _allowed("SubscriptionScheduleUpdateParams"))
+        if "phases" in params:
+            phases = []
+            for index, phase in enumerate(params["phases"]):
+                items = phase.get("items") or []
+                if not items:
+                    raise EmulatedError(400, "Each phase needs items.", param=f"phases[{index}][items]")
+                price = self._get("price", items[0].get("price", ""))
+                start = phase.get("start_date")
+                start = int(start) if start not in (None, "now") else self._now()
+                if index == 0 and start != schedule["phases"][0]["start_date"]:
+                    raise EmulatedError(
+                        400, "The current phase's start_date cannot change.", param="phases[0][start_date]"
+                    )
+                end = phase.get("end_date")
+                phases.append(
+                    stripe_objects.schedule_phase(
+                        price, _int(items[0].get("quantity", 1), "quantity"), start, int(end) if end else None
+                    )
+                )
+            for previous, following in itertools.pairwise(phases):
+                following["start_date"] = previous["end_date"]
+            schedule["phases"] = phases
+        if "end_behavior" in params:
+            if params["end_behavior"] not in ("release", "cancel"):
+                raise EmulatedError(400, "Invalid end_behavior", param="end_behavior")
+            schedule["end_behavior"] = params["end_behavior"]
+        return schedule
+
+    def advance_schedule(self, schedule_id: str) -> dict:
+        """Let time reach the next phase: the subscription takes its price and quantity. Returns it."""
+        with self.lock:
+            schedule = self._get("subscription_schedule", schedule_id)
+            schedule["phases"].pop(0)
+            subscription = self._get("subscription", schedule["subscription"])
+            item = subscription["items"]["data"][0]
+            phase = schedule["phases"][0]
+            item["price"] = self._get("price", phase["items"][0]["price"])
+            item["quantity"] = phase["items"][0]["quantity"]
+            start = phase["start_date"]
+            item["current_period_start"], item["current_period_end"] = start, start + 30 * 86400
+            if len(schedule["phases"]) == 1 and schedule["end_behavior"] == "release":
+                schedule.update(status="released", released_at=start, released_subscription=subscription["id"])
+                subscription["schedule"] = None
+            return subscription
+
 
 _ROUTE_TABLE = [
     ("POST", "/v1/customers", "create_customer"),
@@ -813,6 +889,9 @@ _ROUTE_TABLE = [
     ("POST", "/v1/subscriptions/:id", "update_subscription"),
     ("DELETE", "/v1/subscriptions/:id", "cancel_subscription"),
     ("POST", "/v1/subscriptions/:id/resume", "resume_subscription"),
+    ("POST", "/v1/subscription_schedules", "create_schedule"),
+    ("GET", "/v1/subscription_schedules/:id", "retrieve_schedule"),
+    ("POST", "/v1/subscription_schedules/:id", "update_schedule"),
 ]
 
 _ROUTES = [

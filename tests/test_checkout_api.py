@@ -291,3 +291,30 @@ def test_entitlement_permissions_and_decorators(api, shop, stripe_emulator, clie
     assert api.get("/premium/sso/").status_code == 403
     client.logout()
     assert client.get("/premium/view/").status_code == 403
+
+
+def test_a_downgrade_at_period_end_goes_through_a_schedule(api, shop, stripe_emulator):
+    _, remote = buy(api, stripe_emulator, shop["team_monthly"], quantity=5)
+    subscription = Subscription.objects.get()
+    response = api.post(
+        f"/api/payment/subscriptions/{subscription.pk}/change-plan/",
+        {"pricing": shop["pro_monthly"].pk, "quantity": 2, "at_period_end": True},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.json()
+    assert (response.json()["scheduled_pricing"], response.json()["scheduled_quantity"]) == (shop["pro_monthly"].pk, 2)
+    # Nothing changes now: the plan, its entitlements and the Stripe item stay.
+    subscription.refresh_from_db()
+    assert (subscription.pricing, subscription.quantity) == (shop["team_monthly"], 5)
+    item = remote_subscription(stripe_emulator, remote["id"])["items"]["data"][0]
+    assert (item["price"]["unit_amount"], item["quantity"]) == (4900, 5)
+    schedule = stripe_emulator.all("subscription_schedule")[0]
+    assert [phase["items"][0]["quantity"] for phase in schedule["phases"]] == [5, 2]
+    assert schedule["phases"][0]["end_date"] == item["current_period_end"]
+    # The period ends: Stripe switches the plan and says so.
+    switched = stripe_emulator.advance_schedule(schedule["id"])
+    deliver(api, "customer.subscription.updated", switched)
+    subscription.refresh_from_db()
+    assert (subscription.pricing, subscription.quantity) == (shop["pro_monthly"], 2)
+    assert (subscription.scheduled_pricing, subscription.scheduled_quantity) == (None, None)
+    assert not Customer.objects.get(pk=subscription.customer_id).has_feature("sso")

@@ -152,3 +152,22 @@ def test_the_fake_provider_is_refused_in_production(settings):
     assert [message.id for message in check_settings()] == ["bob_payments.E011"]
     settings.DEBUG = True
     assert check_settings() == []
+
+
+def test_a_downgrade_at_period_end_is_recorded(api, shop):
+    pay(api, shop["team"], quantity=3)
+    subscription = Subscription.objects.get()
+    response = api.post(
+        f"/api/payment/subscriptions/{subscription.pk}/change-plan/",
+        {"pricing": shop["pro"].pk, "at_period_end": True},
+        content_type="application/json",
+    )
+    assert response.json()["scheduled_pricing"] == shop["pro"].pk
+    subscription.refresh_from_db()
+    assert (subscription.pricing, subscription.scheduled_pricing, subscription.scheduled_quantity) == (
+        shop["team"],
+        shop["pro"],
+        3,
+    )
+    remote = FakeProviderObject.objects.get(kind="subscription")
+    assert remote.data["scheduled"]["quantity"] == 3

@@ -34,6 +34,13 @@ def sdk_fields(cls):
         (stripe_objects.billing_portal_session("cus_1"), stripe.billing_portal.Session),
         (stripe_objects.invoice("cus_1", subscription_id="sub_1"), stripe.Invoice),
         (build_event("customer.created", stripe_objects.customer()), stripe.Event),
+        (
+            stripe_objects.subscription_schedule(
+                stripe_objects.subscription("cus_1", stripe_objects.price("prod_1", 100)),
+                [stripe_objects.schedule_phase(stripe_objects.price("prod_1", 100), 1, 1, 2)],
+            ),
+            stripe.SubscriptionSchedule,
+        ),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else "",
 )
@@ -51,3 +58,8 @@ def test_built_objects_parse_with_the_sdk():
     assert sub["items"].data[0].current_period_end > sub["items"].data[0].current_period_start
     invoice = stripe.Invoice.construct_from(stripe_objects.invoice("cus_1", subscription_id="sub_9"), "sk_test")
     assert invoice.parent.subscription_details.subscription == "sub_9"
+
+
+def test_schedule_phases_have_the_sdk_fields():
+    phase = stripe_objects.schedule_phase(stripe_objects.price("prod_1", 100), 1, 1, 2)
+    assert set(phase) == sdk_fields(stripe.SubscriptionSchedule.Phase)

@@ -172,15 +172,19 @@ def test_an_older_event_never_overwrites_newer_state(client, lifecycle, customer
     assert "stale" in WebhookEvent.objects.get(event_id=lifecycle.subscription_created["id"]).outcome
 
 
-def test_events_of_the_same_second_are_ordered_by_id(client, lifecycle, customer):
+def test_events_of_the_same_second_apply_in_arrival_order(client, lifecycle, customer):
     base = lifecycle.subscription_created["data"]["object"]
-    low = build_event("customer.subscription.updated", {**base, "quantity": 1}, created=T0, event_id="evt_a")
-    low["data"]["object"]["items"]["data"][0]["quantity"] = 4
-    high = json.loads(json.dumps(low))
-    high["id"] = "evt_b"
-    high["data"]["object"]["items"]["data"][0]["quantity"] = 5
-    post(client, high)
-    post(client, low)
+    first = build_event("customer.subscription.updated", json.loads(json.dumps(base)), created=T0, event_id="evt_b")
+    first["data"]["object"]["items"]["data"][0]["quantity"] = 4
+    second = json.loads(json.dumps(first))
+    second["id"] = "evt_a"  # a smaller random ID must not make it look older
+    second["data"]["object"]["items"]["data"][0]["quantity"] = 5
+    post(client, first)
+    post(client, second)
+    assert Subscription.objects.get(customer=customer).quantity == 5
+    # An event of an earlier second is still refused.
+    older = build_event("customer.subscription.updated", json.loads(json.dumps(base)), created=T0 - 1)
+    post(client, older)
     assert Subscription.objects.get(customer=customer).quantity == 5
 
 

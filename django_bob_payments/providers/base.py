@@ -191,6 +191,10 @@ class PaymentProvider(ABC):
         """Undo a cancellation scheduled for the end of the period."""
 
     @abstractmethod
+    def schedule_subscription_change(self, external_id: str, *, price_external_id: str, quantity: int) -> None:
+        """Switch to another price and/or quantity at the end of the current period."""
+
+    @abstractmethod
     def change_subscription(
         self, external_id: str, *, price_external_id: str, quantity: int, proration_behavior: str
     ) -> None:

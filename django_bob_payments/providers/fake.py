@@ -208,6 +208,13 @@ class FakeProvider(PaymentProvider):
         obj.save(update_fields=["data"])
         self._emit_subscription(external_id, "updated")
 
+    def schedule_subscription_change(self, external_id: str, *, price_external_id: str, quantity: int) -> None:
+        # Recorded; the fake provider's periods never end by themselves.
+        obj = self._get(external_id, "subscription")
+        self._get(price_external_id, "price")
+        obj.data["scheduled"] = {"price": price_external_id, "quantity": quantity}
+        obj.save(update_fields=["data"])
+
     def change_subscription(
         self, external_id: str, *, price_external_id: str, quantity: int, proration_behavior: str
     ) -> None:

@@ -343,6 +343,40 @@ class StripeProvider(PaymentProvider):
     def resume_subscription(self, external_id: str) -> None:
         self.call(self.client.v1.subscriptions.update, external_id, {"cancel_at_period_end": False})
 
+    def schedule_subscription_change(self, external_id: str, *, price_external_id: str, quantity: int) -> None:
+        # A subscription schedule with two phases: the current one until the end of the
+        # period, then the new price; the schedule then releases the subscription.
+        subscription = self.call(self.client.v1.subscriptions.retrieve, external_id)
+        schedules = self.client.v1.subscription_schedules
+        schedule_id = subscription.schedule if isinstance(subscription.schedule, str) else None
+        if schedule_id is None:
+            schedule = self.call(schedules.create, {"from_subscription": external_id})
+        else:
+            schedule = self.call(schedules.retrieve, schedule_id)
+        current = schedule.phases[0]
+        price = self.call(self.client.v1.prices.retrieve, price_external_id)
+        next_phase: dict[str, Any] = {"items": [{"price": price_external_id, "quantity": quantity}]}
+        if price.recurring:
+            next_phase["duration"] = {
+                "interval": price.recurring.interval,
+                "interval_count": price.recurring.interval_count,
+            }
+        self.call(
+            schedules.update,
+            schedule.id,
+            {
+                "phases": [
+                    {
+                        "items": [{"price": current["items"][0].price, "quantity": current["items"][0].quantity}],
+                        "start_date": current.start_date,
+                        "end_date": current.end_date,
+                    },
+                    next_phase,
+                ],
+                "end_behavior": "release",
+            },
+        )
+
     def change_subscription(
         self, external_id: str, *, price_external_id: str, quantity: int, proration_behavior: str
     ) -> None:

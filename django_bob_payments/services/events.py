@@ -4,7 +4,7 @@ Applying normalized provider events to the local models.
 Handlers run inside the inbox's transaction, with the customer concerned locked. They read
 only the event's payload (no API call), upsert what they find, create what is missing, and
 never let an older event overwrite newer state: each provider object keeps the watermark of
-the newest event applied to it (``created``, then the event ID as a tie-break). Signals are
+the newest event applied to it (its ``created`` second and ID). Signals are
 collected and sent by the inbox after the transaction commits.
 """
 
@@ -61,10 +61,18 @@ class ApplyContext:
 
 
 def is_stale(link: ExternalPaymentProvider, context: ApplyContext) -> bool:
-    """Whether a newer event was already applied to the object ``link`` identifies."""
+    """
+    Whether a newer event was already applied to the object ``link`` identifies.
+
+    Stripe's ``created`` counts whole seconds, and a subscription is often created and
+    updated within one: events of the same second are applied in the order they arrive,
+    which is the order Stripe sends them in, rather than guessed from their random IDs.
+    """
     if link.last_event_created is None:
         return False
-    return (link.last_event_created, link.last_event_id) >= context.watermark
+    if link.last_event_created != context.event.created:
+        return link.last_event_created > context.event.created
+    return link.last_event_id == context.event.event_id
 
 
 def mark_applied(link: ExternalPaymentProvider, context: ApplyContext) -> None:

@@ -517,3 +517,80 @@ def invoice(
     }
     obj.update(fields)
     return obj
+
+
+def schedule_phase(price_obj: dict[str, Any], quantity: int, start_date: int, end_date: int | None) -> dict[str, Any]:
+    """One phase of a subscription schedule."""
+    return {
+        "add_invoice_items": [],
+        "application_fee_percent": None,
+        "automatic_tax": None,
+        "billing_cycle_anchor": None,
+        "billing_thresholds": None,
+        "collection_method": None,
+        "currency": price_obj["currency"],
+        "default_payment_method": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "end_date": end_date,
+        "invoice_settings": None,
+        "items": [
+            {
+                "billing_thresholds": None,
+                "discounts": [],
+                "metadata": {},
+                "plan": None,
+                "price": price_obj["id"],
+                "quantity": quantity,
+                "tax_rates": [],
+            }
+        ],
+        "metadata": {},
+        "on_behalf_of": None,
+        "proration_behavior": "create_prorations",
+        "start_date": start_date,
+        "transfer_data": None,
+        "trial": None,
+        "trial_end": None,
+    }
+
+
+def subscription_schedule(subscription_obj: dict[str, Any], phases: list[dict[str, Any]], **fields: Any) -> dict:
+    """A schedule attached to ``subscription_obj`` with the given phases, the first one current."""
+    obj = {
+        "id": new_id("sub_sched"),
+        "object": "subscription_schedule",
+        "application": None,
+        "billing_mode": {"flexible": None, "type": "flexible", "updated_at": None},
+        "canceled_at": None,
+        "completed_at": None,
+        "created": _now(),
+        "current_phase": {"end_date": phases[0]["end_date"], "start_date": phases[0]["start_date"]} if phases else None,
+        "customer": subscription_obj["customer"],
+        "customer_account": None,
+        "default_settings": {
+            "application_fee_percent": None,
+            "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+            "billing_cycle_anchor": "automatic",
+            "billing_thresholds": None,
+            "collection_method": "charge_automatically",
+            "default_payment_method": None,
+            "description": None,
+            "invoice_settings": {"account_tax_ids": None, "days_until_due": None, "issuer": {"type": "self"}},
+            "on_behalf_of": None,
+            "transfer_data": None,
+        },
+        "end_behavior": "release",
+        "livemode": False,
+        "metadata": {},
+        "pause_schedules": [],
+        "phases": phases,
+        "released_at": None,
+        "released_subscription": None,
+        "status": "active",
+        "subscription": subscription_obj["id"],
+        "test_clock": None,
+    }
+    obj.update(fields)
+    return obj
