@@ -318,3 +318,36 @@ def test_a_downgrade_at_period_end_goes_through_a_schedule(api, shop, stripe_emu
     assert (subscription.pricing, subscription.quantity) == (shop["pro_monthly"], 2)
     assert (subscription.scheduled_pricing, subscription.scheduled_quantity) == (None, None)
     assert not Customer.objects.get(pk=subscription.customer_id).has_feature("sso")
+
+
+def test_actions_take_the_same_number_of_queries_whatever_the_data(api, shop, stripe_emulator, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(method, url, data=None):
+        with CaptureQueriesContext(connection) as captured:
+            response = getattr(api, method)(url, data or {}, content_type="application/json")
+        assert response.status_code < 300, response.content
+        return len(captured)
+
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    subscription = Subscription.objects.get()
+    base = f"/api/payment/subscriptions/{subscription.pk}"
+    first = {
+        "cancel": count("post", f"{base}/cancel/"),
+        "resume": count("post", f"{base}/resume/"),
+        "portal": count("post", "/api/payment/portal/"),
+        "checkout": count("post", "/api/payment/checkout/", {"pricing": shop["team_monthly"].pk}),
+    }
+    customer = subscription.customer
+    for _ in range(10):
+        order = Order.objects.create(customer=customer, pricing=shop["pro_monthly"], currency="eur")
+        order.payment_attempts.create(provider="stripe", currency="eur")
+        Subscription.objects.create(customer=customer, pricing=shop["pro_yearly"], status="canceled")
+    again = {
+        "cancel": count("post", f"{base}/cancel/"),
+        "resume": count("post", f"{base}/resume/"),
+        "portal": count("post", "/api/payment/portal/"),
+        "checkout": count("post", "/api/payment/checkout/", {"pricing": shop["team_monthly"].pk, "quantity": 2}),
+    }
+    assert again == first
