@@ -163,7 +163,7 @@ class EventApplier:
         if context.customer is None:
             raise WebhookHandlingError("A subscription event without a customer.", code="no_customer")
         link = (
-            ExternalSubscription.objects.select_related("subscription")
+            ExternalSubscription.objects.select_related("subscription__pricing__product")
             .filter(provider=event.provider, external_id=data["external_id"])
             .first()
         )
@@ -173,7 +173,11 @@ class EventApplier:
         if link is not None and is_stale(link, context):
             context.note(f"stale: {link.last_event_id} is newer")
             return
-        pricing = self.resolve_pricing(context, data["price_external_id"], data["price_local_id"])
+        if subscription is not None and data["price_local_id"] == str(subscription.pricing_id):
+            # The price still names the subscription's pricing in its metadata: no look-up.
+            pricing = subscription.pricing
+        else:
+            pricing = self.resolve_pricing(context, data["price_external_id"], data["price_local_id"])
         created = subscription is None
         previous_status = "" if created else subscription.status
         if created:
