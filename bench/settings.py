@@ -25,4 +25,11 @@ if os.environ.get("BOB_BENCH_ENGINE", "sqlite") == "postgres":
     }
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BOB_BENCH_DB"]}}
-BOB_PAYMENTS = {**BOB_PAYMENTS, "STRIPE_API_BASE": os.environ.get("BOB_BENCH_STRIPE_URL", "")}
+# The webhook benchmark measures verify + store + apply; emails (receipts after invoice.paid)
+# are side effects after the commit, so they are off here.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+BOB_PAYMENTS = {
+    **BOB_PAYMENTS,
+    "STRIPE_API_BASE": os.environ.get("BOB_BENCH_STRIPE_URL", ""),
+    "EMAILS_ENABLED": {},
+}
