@@ -75,8 +75,6 @@ logger = logging.getLogger(__name__)
 class PaymentInteractor:
     """
     The default business logic. Each service is an attribute a subclass may replace.
-
-    Methods that are documented as not available yet raise ``NotImplementedError``.
     """
 
     def __init__(self) -> None:
