@@ -240,3 +240,18 @@ def test_four_processes_delivering_invoice_paid_send_one_receipt(make_user, tmp_
     assert set(statuses) == {200}
     assert len(list(tmp_path.iterdir())) == 1
     assert BillingEmail.objects.get().status == "sent"
+
+
+@pytest.mark.parametrize(
+    ("locale", "subject", "phrase"),
+    [
+        ("fr", "Reçu pour la facture LIFE-{pk}-0 : 57,00 EUR", "Autoliquidation (notre numéro de TVA FR40303265045"),
+        ("de", "Quittung für Rechnung LIFE-{pk}-0: 57,00 EUR", "Steuerschuldnerschaft des Leistungsempfängers"),
+    ],
+)
+def test_the_receipt_speaks_the_customers_language(client, lifecycle, customer, locale, subject, phrase):
+    Customer.objects.filter(pk=customer.pk).update(preferred_locale=locale)
+    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    message = mail.outbox[0]
+    assert message.subject == subject.format(pk=customer.pk)
+    assert phrase in message.body
