@@ -8,21 +8,12 @@ on the test server).
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import BOB_PAYMENTS
+from tests.settings import BOB_PAYMENTS, postgres_database
 
 ROOT_URLCONF = "bench.urls"
 
 if os.environ.get("BOB_BENCH_ENGINE", "sqlite") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("POSTGRES_PORT", "5432"),
-            "USER": os.environ.get("POSTGRES_USER", "postgres"),
-            "PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
-            "NAME": os.environ["BOB_BENCH_DB"],
-        }
-    }
+    DATABASES = {"default": postgres_database(os.environ["BOB_BENCH_DB"])}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BOB_BENCH_DB"]}}
 # The webhook benchmark measures verify + store + apply; emails (receipts after invoice.paid)

@@ -209,14 +209,19 @@ def main() -> int:
 
 
 def _postgres(sql: str) -> None:
+    """Run ``sql`` on the server's maintenance database (creating or dropping the bench one)."""
     import psycopg
 
+    sys.path.insert(0, str(ROOT))
+    from tests.settings import postgres_database
+
+    server = postgres_database("postgres")
     with psycopg.connect(
-        host=os.environ.get("POSTGRES_HOST", "127.0.0.1"),
-        port=os.environ.get("POSTGRES_PORT", "5432"),
-        user=os.environ.get("POSTGRES_USER", "postgres"),
-        password=os.environ.get("POSTGRES_PASSWORD", ""),
-        dbname="postgres",
+        host=server["HOST"],
+        port=server["PORT"],
+        user=server["USER"],
+        password=server["PASSWORD"],
+        dbname=server["NAME"],
         autocommit=True,
     ) as connection:
         connection.execute(sql)

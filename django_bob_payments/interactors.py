@@ -86,7 +86,7 @@ class PaymentInteractor:
         self.orders = OrderService(self.plans)
         self.payments = PaymentService()
         self.billing = BillingService()
-        self.mailer = MailerService()
+        self.mailer = MailerService(self.customers)
 
     # Users and customers
 
@@ -165,8 +165,12 @@ class PaymentInteractor:
         The provider being unreachable does not fail the call: the data is saved, shown as
         pending sync, and pushed by the next ``synchronizepayments``.
         """
+        billing, needs_check = self.billing.prepare(customer, data)
+        if needs_check and verdict is None:
+            # VIES is asked before the transaction, never while it holds rows.
+            verdict = self.validate_vies(billing.vat_number, str(billing.country))
         with transaction.atomic():
-            billing = self.billing.save(customer, data, verdict)
+            self.billing.save(billing, verdict if needs_check else None)
             transaction.on_commit(lambda: self.sync_customer(customer.pk))
         return billing
 
@@ -291,10 +295,13 @@ class PaymentInteractor:
         if immediately:
             subscription.status = Subscription.Status.CANCELED
             subscription.canceled_at = subscription.ended_at = timezone.now()
+            changed = ["status", "canceled_at", "ended_at"]
         else:
             subscription.cancel_at_period_end = True
             subscription.cancel_at = subscription.current_period_end
-        subscription.save()
+            changed = ["cancel_at_period_end", "cancel_at"]
+        # Only the fields this action sets: a webhook may have recorded newer state meanwhile.
+        subscription.save(update_fields=[*changed, "updated_at"])
         return subscription
 
     def resume_subscription(self, subscription: Subscription) -> Subscription:
@@ -303,7 +310,7 @@ class PaymentInteractor:
         self.get_provider().resume_subscription(external_id)
         subscription.cancel_at_period_end = False
         subscription.cancel_at = None
-        subscription.save()
+        subscription.save(update_fields=["cancel_at_period_end", "cancel_at", "updated_at"])
         return subscription
 
     def change_plan(
@@ -315,11 +322,7 @@ class PaymentInteractor:
         subscription schedule, recorded meanwhile as the subscription's scheduled change.
         """
         product = pricing.product
-        if quantity < product.min_quantity or (product.max_quantity is not None and quantity > product.max_quantity):
-            raise PurchaseNotAllowed(
-                f"Quantity must be between {product.min_quantity} and {product.max_quantity or 'any'}.",
-                code="quantity_out_of_range",
-            )
+        self.plans.check_quantity(product, quantity)
         if not pricing.is_recurring:
             raise PurchaseNotAllowed("A subscription can only change to a recurring price.", code="not_recurring")
         external_id = self.external_id(ExternalSubscription, subscription, "subscription")
@@ -340,7 +343,7 @@ class PaymentInteractor:
             subscription.entitlements = self.plans.entitlements_for(product)
         subscription.pricing = pricing
         subscription.quantity = quantity
-        subscription.save()
+        subscription.save(update_fields=["pricing", "quantity", "entitlements", "updated_at"])
         return subscription
 
     def get_webhook_inbox(self, provider_name: str = "stripe") -> WebhookInbox:

@@ -30,15 +30,22 @@ from django_bob_payments.models import Customer
 
 
 def customer_for(request: Any) -> Customer | None:
-    """The customer a request acts for, or None (anonymous, or not allowed)."""
+    """
+    The customer a request acts for, or None (anonymous, or not allowed); looked up once per
+    request, however many permissions ask.
+    """
+    if hasattr(request, "_bob_payments_customer"):
+        return request._bob_payments_customer
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    organization = getattr(request, "query_params", request.GET).get("organization")
-    try:
-        return get_payment_interactor().get_customer(user, organization)
-    except BillingPermissionDenied:
-        return None
+    customer = None
+    if user is not None and user.is_authenticated:
+        organization = getattr(request, "query_params", request.GET).get("organization")
+        try:
+            customer = get_payment_interactor().get_customer(user, organization)
+        except BillingPermissionDenied:
+            customer = None
+    request._bob_payments_customer = customer
+    return customer
 
 
 class HasActiveSubscription(BasePermission):

@@ -18,7 +18,6 @@ from django_bob_payments.models import (
     Subscription,
 )
 from django_bob_payments.services.billing import EDITABLE_FIELDS
-from django_bob_payments.services.vies import VatStatus
 
 # What the app decides or records; callers read these, never write them.
 READ_ONLY_FIELDS = [
@@ -48,14 +47,14 @@ class BillingInformationSerializer(serializers.ModelSerializer):
         read_only_fields = READ_ONLY_FIELDS
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Check the VAT number when it or the country changes: format, checksum, then VIES."""
+        """Check the VAT number when the billing service says so: format, checksum, then VIES."""
         instance = self.instance
         number = attrs.get("vat_number", instance.vat_number if instance else "")
         country = str(attrs.get("country", instance.country if instance else ""))
-        unchanged = instance is not None and (number, country) == (instance.vat_number, str(instance.country))
-        if number and not unchanged:
-            verdict = self.context["interactor"].validate_vies(number, country)
-            if verdict.status == VatStatus.INVALID:
+        interactor = self.context["interactor"]
+        if number and interactor.billing.needs_check(instance, number, country):
+            verdict = interactor.validate_vies(number, country)
+            if verdict.status == BillingInformation.VatStatus.INVALID:
                 raise vat_error(verdict)
             self.context["verdict"] = verdict
         return attrs

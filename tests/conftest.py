@@ -65,7 +65,6 @@ def stripe_server():
 def stripe_emulator(stripe_server, settings):
     """The emulated Stripe API, emptied, with the app's settings pointing at it."""
     stripe_server.reset()
-    stripe_server.revoked_keys.clear()
     settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_API_BASE": stripe_server.url}
     return stripe_server
 

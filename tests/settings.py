@@ -61,18 +61,22 @@ BOB_PAYMENTS = {
     "ORGANIZATION_MODEL": "testapp.Organization",
 }
 
+
+def postgres_database(name=None):
+    """The PostgreSQL server of POSTGRES_* (CI defaults), database ``name`` or POSTGRES_DB."""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("POSTGRES_PORT", "5432"),
+        "USER": os.environ.get("POSTGRES_USER", "postgres"),
+        "PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
+        "NAME": name or os.environ.get("POSTGRES_DB", "test"),
+    }
+
+
 _DB = os.environ.get("BOB_TEST_DB", "sqlite")
 if _DB == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
-            "PORT": os.environ.get("POSTGRES_PORT", "5432"),
-            "USER": os.environ.get("POSTGRES_USER", "postgres"),
-            "PASSWORD": os.environ.get("POSTGRES_PASSWORD", ""),
-            "NAME": os.environ.get("POSTGRES_DB", "test"),
-        }
-    }
+    DATABASES = {"default": postgres_database()}
 elif _DB == "mariadb":
     # PyMySQL is pure Python, so no client headers are needed to build a driver.
     import pymysql

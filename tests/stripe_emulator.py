@@ -134,15 +134,15 @@ class StripeEmulator:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.revoked_keys: set[str] = set()
         self.server: ThreadingHTTPServer | None = None
         self.reset()
 
     # Control, from the tests
 
     def reset(self) -> None:
-        """Forget every object, call count, idempotency key and fault."""
+        """Forget every object, call count, idempotency key, fault and revoked key."""
         with self.lock:
+            self.revoked_keys: set[str] = set()
             self.objects: dict[str, dict[str, dict[str, Any]]] = {
                 "customer": {},
                 "tax_id": {},

@@ -144,7 +144,7 @@ def test_change_plan_checks_the_new_products_limits(api, shop, stripe_emulator):
     response = api.post(
         f"/api/payment/subscriptions/{subscription.pk}/change-plan/", {"quantity": 11}, content_type="application/json"
     )
-    assert (response.status_code, response.json()["detail"]) == (409, "Quantity must be between 1 and 10.")
+    assert (response.status_code, response.json()["detail"]) == (409, "Quantity must be between 1 and 10 for Pro.")
     response = api.post(
         f"/api/payment/subscriptions/{subscription.pk}/change-plan/", {}, content_type="application/json"
     )
@@ -351,3 +351,10 @@ def test_actions_take_the_same_number_of_queries_whatever_the_data(api, shop, st
         "checkout": count("post", "/api/payment/checkout/", {"pricing": shop["team_monthly"].pk, "quantity": 2}),
     }
     assert again == first
+
+
+def test_permissions_look_the_customer_up_once(api, shop, stripe_emulator, django_assert_num_queries):
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    # session, user, customer, its entitled subscriptions; not once per permission class
+    with django_assert_num_queries(4):
+        assert api.get("/premium/both/").status_code == 200

@@ -15,23 +15,9 @@ from django_bob_payments.templatetags.bob_payments import money
 from django_bob_payments.testing import build_event, post_event, stripe_objects
 from tests.lifecycle import Lifecycle
 from tests.test_webhooks import catalog  # noqa: F401 (fixture)
-from tests.webhook_worker import deliver
+from tests.webhook_worker import deliver as deliver_from_a_process
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def commit_callbacks(monkeypatch):
-    """
-    Emails recorded inside a transaction are sent when it commits. Each test runs inside one
-    that never commits, so run the callbacks as each delivery's own transaction would.
-    """
-    from django.db import transaction
-
-    def on_commit(func, using=None, robust=False):
-        func()
-
-    monkeypatch.setattr(transaction, "on_commit", on_commit)
 
 
 @pytest.fixture
@@ -54,9 +40,30 @@ def lifecycle(customer, catalog):  # noqa: F811
     return Lifecycle(customer, catalog)
 
 
-def deliver_lifecycle(client, lifecycle, *names):
-    for name in names:
-        assert post_event(client, getattr(lifecycle, name)).status_code == 200
+@pytest.fixture
+def post(client, django_capture_on_commit_callbacks):
+    """
+    Post a signed event. Each test runs inside a transaction that never commits; here each
+    delivery's transaction commits as the webhook view's does, so its on-commit work (the
+    emails) runs.
+    """
+
+    def post(event):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post_event(client, event)
+
+    return post
+
+
+@pytest.fixture
+def deliver(post):
+    """Deliver the named events of a Lifecycle, each answered 200."""
+
+    def deliver(lifecycle, *names):
+        for name in names:
+            assert post(getattr(lifecycle, name)).status_code == 200
+
+    return deliver
 
 
 def test_money_is_formatted_from_minor_units():
@@ -66,8 +73,8 @@ def test_money_is_formatted_from_minor_units():
     assert money(None, "eur") == ""
 
 
-def test_the_receipt_shows_amounts_reverse_charge_and_links(client, lifecycle):
-    deliver_lifecycle(client, lifecycle, "customer_created", "subscription_created", "invoice_paid")
+def test_the_receipt_shows_amounts_reverse_charge_and_links(lifecycle, deliver):
+    deliver(lifecycle, "customer_created", "subscription_created", "invoice_paid")
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["billing@alice.example"]
@@ -81,7 +88,7 @@ def test_the_receipt_shows_amounts_reverse_charge_and_links(client, lifecycle):
     assert "&amp;" not in message.body
 
 
-def test_a_taxed_receipt_shows_the_vat_amount(client, customer, catalog):  # noqa: F811
+def test_a_taxed_receipt_shows_the_vat_amount(customer, catalog, post):  # noqa: F811
     BillingInformation.objects.filter(customer=customer).update(tax_exempt="none", country="FR", vat_number="")
     lifecycle = Lifecycle(customer, catalog)
     invoice = stripe_objects.invoice(
@@ -91,14 +98,14 @@ def test_a_taxed_receipt_shows_the_vat_amount(client, customer, catalog):  # noq
         tax=380,
         subscription_metadata={"bob_payments_customer_id": str(customer.pk)},
     )
-    post_event(client, build_event("invoice.paid", invoice))
+    post(build_event("invoice.paid", invoice))
     body = mail.outbox[0].body
     assert "Subtotal: 19.00 EUR" in body
     assert "VAT: 3.80 EUR" in body
     assert "Reverse charge" not in body
 
 
-def test_payment_failed_links_to_paying_the_invoice(client, lifecycle):
+def test_payment_failed_links_to_paying_the_invoice(lifecycle, post):
     invoice = stripe_objects.invoice(
         lifecycle.customer_id,
         status="open",
@@ -107,36 +114,37 @@ def test_payment_failed_links_to_paying_the_invoice(client, lifecycle):
         subscription_id=lifecycle.subscription_id,
         subscription_metadata={"bob_payments_customer_id": str(lifecycle.customer.pk)},
     )
-    post_event(client, build_event("invoice.payment_failed", invoice))
+    post(build_event("invoice.payment_failed", invoice))
     message = mail.outbox[0]
     assert message.subject == "Your payment of 19.00 EUR failed"
     assert "https://invoice.stripe.com/i/acct_test/in_failed" in message.body
 
 
-def test_cancellation_and_trial_ending(client, lifecycle):
-    deliver_lifecycle(client, lifecycle, "subscription_created")
+def test_cancellation_and_trial_ending(lifecycle, deliver, post):
+    deliver(lifecycle, "subscription_created")
     subscription = lifecycle.subscription_created["data"]["object"]
     trial = dict(subscription, status="trialing", trial_end=lifecycle.t0 + 3 * 86400)
-    post_event(client, build_event("customer.subscription.trial_will_end", trial))
-    deliver_lifecycle(client, lifecycle, "subscription_deleted")
+    post(build_event("customer.subscription.trial_will_end", trial))
+    deliver(lifecycle, "subscription_deleted")
     subjects = [message.subject for message in mail.outbox]
     assert subjects == ["Your Pro trial ends soon", "Your Pro subscription has ended"]
 
 
-def test_vat_number_found_invalid(customer, vies):
+def test_vat_number_found_invalid(customer, vies, django_capture_on_commit_callbacks):
     BillingInformation.objects.update(vat_verified_at="2020-01-01T00:00:00Z")
-    call_command("revalidatevat", stdout=io.StringIO())
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("revalidatevat", stdout=io.StringIO())
     assert [message.subject for message in mail.outbox] == ["Your VAT number DE136695976 is no longer valid"]
 
 
-def test_a_kind_can_be_switched_off(client, lifecycle, settings):
+def test_a_kind_can_be_switched_off(lifecycle, settings, deliver):
     settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "EMAILS_ENABLED": {"payment_receipt": False}}
-    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    deliver(lifecycle, "subscription_created", "invoice_paid")
     assert mail.outbox == []
     assert not BillingEmail.objects.exists()
 
 
-def test_recipients_sender_bcc_and_language(client, lifecycle, settings, customer):
+def test_recipients_sender_bcc_and_language(lifecycle, settings, customer, deliver):
     settings.BOB_PAYMENTS = {
         **settings.BOB_PAYMENTS,
         "EMAIL_FROM": "Billing <billing@shop.example>",
@@ -144,7 +152,7 @@ def test_recipients_sender_bcc_and_language(client, lifecycle, settings, custome
     }
     BillingInformation.objects.filter(customer=customer).update(email="")
     Customer.objects.filter(pk=customer.pk).update(preferred_locale="fr")
-    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    deliver(lifecycle, "subscription_created", "invoice_paid")
     message = mail.outbox[0]
     assert (message.from_email, message.to, message.bcc) == (
         "Billing <billing@shop.example>",
@@ -154,16 +162,16 @@ def test_recipients_sender_bcc_and_language(client, lifecycle, settings, custome
     assert BillingEmail.objects.get().language == "fr"
 
 
-def test_a_thousand_redeliveries_send_one_receipt(client, lifecycle):
-    deliver_lifecycle(client, lifecycle, "subscription_created")
+def test_a_thousand_redeliveries_send_one_receipt(lifecycle, deliver, post):
+    deliver(lifecycle, "subscription_created")
     for _ in range(1000):
-        assert post_event(client, lifecycle.invoice_paid).status_code == 200
+        assert post(lifecycle.invoice_paid).status_code == 200
     assert len(mail.outbox) == 1
     assert BillingEmail.objects.get().status == "sent"
 
 
-def test_replaying_the_event_sends_nothing_more(client, lifecycle):
-    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+def test_replaying_the_event_sends_nothing_more(lifecycle, deliver):
+    deliver(lifecycle, "subscription_created", "invoice_paid")
     from django_bob_payments.interactors import get_payment_interactor
     from django_bob_payments.models import Invoice
 
@@ -171,9 +179,9 @@ def test_replaying_the_event_sends_nothing_more(client, lifecycle):
     assert len(mail.outbox) == 1
 
 
-def test_an_smtp_failure_is_recorded_and_retried_once(client, lifecycle, settings):
+def test_an_smtp_failure_is_recorded_and_retried_once(lifecycle, settings, deliver):
     settings.EMAIL_BACKEND = "tests.failing_email_backend.DownEmailBackend"
-    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    deliver(lifecycle, "subscription_created", "invoice_paid")
     record = BillingEmail.objects.get()
     assert (record.status, record.attempts) == ("failed", 1)
     assert "refused the connection" in record.last_error
@@ -199,8 +207,6 @@ def test_an_email_recorded_inside_a_transaction_waits_for_the_commit(
     from django.db import transaction
 
     from django_bob_payments.interactors import get_payment_interactor
-
-    monkeypatch.undo()  # the real on_commit
 
     subscription = Subscription.objects.create(customer=customer, pricing=catalog, status="canceled")
     with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
@@ -230,7 +236,8 @@ def test_four_processes_delivering_invoice_paid_send_one_receipt(make_user, tmp_
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [
-        context.Process(target=deliver, args=(connection.settings_dict["NAME"], bodies, results)) for _ in range(4)
+        context.Process(target=deliver_from_a_process, args=(connection.settings_dict["NAME"], bodies, results))
+        for _ in range(4)
     ]
     for worker in workers:
         worker.start()
@@ -249,9 +256,9 @@ def test_four_processes_delivering_invoice_paid_send_one_receipt(make_user, tmp_
         ("de", "Quittung für Rechnung LIFE-{pk}-0: 57,00 EUR", "Steuerschuldnerschaft des Leistungsempfängers"),
     ],
 )
-def test_the_receipt_speaks_the_customers_language(client, lifecycle, customer, locale, subject, phrase):
+def test_the_receipt_speaks_the_customers_language(lifecycle, customer, locale, subject, phrase, deliver):
     Customer.objects.filter(pk=customer.pk).update(preferred_locale=locale)
-    deliver_lifecycle(client, lifecycle, "subscription_created", "invoice_paid")
+    deliver(lifecycle, "subscription_created", "invoice_paid")
     message = mail.outbox[0]
     assert message.subject == subject.format(pk=customer.pk)
     assert phrase in message.body

@@ -9,4 +9,5 @@ urlpatterns = [
     path("premium/api/", views.SubscribersOnly.as_view()),
     path("premium/sso/", views.SsoOnly.as_view()),
     path("premium/view/", views.api_feature_view),
+    path("premium/both/", views.SubscribersWithApi.as_view()),
 ]

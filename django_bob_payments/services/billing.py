@@ -74,20 +74,31 @@ class BillingService:
             billing.vies_consultation_number = verdict.consultation_number
         billing.tax_exempt = self.decide_tax_exempt(str(billing.country), billing.vat_status)
 
-    def save(self, customer: Customer, data: dict[str, Any], verdict: VatCheck | None = None) -> BillingInformation:
+    def needs_check(self, billing: BillingInformation | None, number: str, country: str) -> bool:
+        """Whether the VAT verdict must be made again: new data, a changed number or country, or unverified."""
+        if billing is None or billing._state.adding:
+            return True
+        changed = (number, str(country)) != (billing.vat_number, str(billing.country or ""))
+        return changed or billing.vat_status == VatStatus.UNVERIFIED
+
+    def prepare(self, customer: Customer, data: dict[str, Any]) -> tuple[BillingInformation, bool]:
         """
-        Create or update the customer's billing information from ``data`` (only the editable
-        fields). The VAT number is checked again when it or the country changed, or while it
-        is unverified; ``verdict`` may carry a check already made for this data.
+        The customer's billing information with ``data`` (only the editable fields) applied,
+        unsaved, and whether its VAT number must be checked before ``save``.
         """
         billing = BillingInformation.objects.filter(customer=customer).first() or BillingInformation(customer=customer)
-        before = (billing.vat_number, str(billing.country or ""))
+        number = data.get("vat_number", billing.vat_number) or ""
+        country = str(data.get("country", billing.country or ""))
+        needs_check = self.needs_check(billing, number, country)
         for name in EDITABLE_FIELDS:
             if name in data:
                 setattr(billing, name, data[name] or "")
-        changed = (billing.vat_number, str(billing.country or "")) != before
-        if changed or billing._state.adding or billing.vat_status == VatStatus.UNVERIFIED:
-            self.apply_verdict(billing, verdict or self.check_vat(billing.vat_number, str(billing.country)))
+        return billing, needs_check
+
+    def save(self, billing: BillingInformation, verdict: VatCheck | None) -> BillingInformation:
+        """Record the verdict (None: the number's status stands), decide the tax status, save."""
+        if verdict is not None:
+            self.apply_verdict(billing, verdict)
         else:
             billing.tax_exempt = self.decide_tax_exempt(str(billing.country), billing.vat_status)
         billing.sync_status = BillingInformation.SyncStatus.PENDING

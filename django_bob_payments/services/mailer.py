@@ -20,11 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.models import BillingEmail, Customer
+from django_bob_payments.services.customers import CustomerService
 
 logger = logging.getLogger("django_bob_payments.emails")
 
@@ -34,12 +36,12 @@ KINDS = ("payment_receipt", "payment_failed", "subscription_canceled", "trial_en
 class MailerService:
     """Renders, records and sends the app's emails."""
 
+    def __init__(self, customers: CustomerService | None = None) -> None:
+        self.customers = customers or CustomerService()
+
     def recipients(self, customer: Customer) -> list[str]:
         """The billing email, else the owning user's email."""
-        billing = getattr(customer, "billing_information", None)
-        if billing is not None and billing.email:
-            return [billing.email]
-        email = getattr(customer.user, "email", "") if customer.user_id else ""
+        email = self.customers.contact_email(customer)
         return [email] if email else []
 
     def language(self, customer: Customer) -> str:
@@ -97,7 +99,7 @@ class MailerService:
         return message
 
     def deliver(self, message: BillingEmail) -> bool:
-        """Send a recorded message and record the outcome. Returns whether it went out."""
+        """Send a recorded message and record the outcome (and its attempt). Returns whether it went out."""
         email = EmailMultiAlternatives(
             subject=message.subject,
             body=message.body_text,
@@ -125,21 +127,26 @@ class MailerService:
     def retry(self, older_than_minutes: int = 10) -> tuple[int, int]:
         """
         Send again the failed messages, and the pending ones older than the given minutes
-        (their process died before sending). Each is locked while it is sent, so two runs
-        never send one twice. Returns (sent, failed).
+        (their process died before sending). Each is claimed first with a conditional update
+        of its attempt count, so two runs never send one twice and no transaction stays
+        open while the mail server is talked to. Returns (sent, failed).
         """
         cutoff = timezone.now() - timezone.timedelta(minutes=older_than_minutes)
-        candidates = BillingEmail.objects.filter(status=BillingEmail.Status.FAILED) | BillingEmail.objects.filter(
-            status=BillingEmail.Status.PENDING, created_at__lt=cutoff
+        due = BillingEmail.objects.filter(
+            Q(status=BillingEmail.Status.FAILED) | Q(status=BillingEmail.Status.PENDING, created_at__lt=cutoff)
         )
         sent = failed = 0
-        for pk in candidates.order_by("pk").values_list("pk", flat=True):
-            with transaction.atomic():
-                message = BillingEmail.objects.select_for_update().get(pk=pk)
-                if message.status == BillingEmail.Status.SENT:
-                    continue
-                if self.deliver(message):
-                    sent += 1
-                else:
-                    failed += 1
+        for message in due.order_by("pk").iterator():
+            claimed = (
+                BillingEmail.objects.filter(pk=message.pk, attempts=message.attempts)
+                .exclude(status=BillingEmail.Status.SENT)
+                .update(attempts=F("attempts") + 1)
+            )
+            if not claimed:
+                continue
+            # The claim counted this attempt; deliver() records the same count.
+            if self.deliver(message):
+                sent += 1
+            else:
+                failed += 1
         return sent, failed

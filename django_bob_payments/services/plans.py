@@ -19,15 +19,19 @@ class PlanService:
         """The snapshot a subscription to ``product`` grants."""
         return {"limits": dict(product.limits or {}), "features": list(product.features or [])}
 
-    def check_purchase(self, customer: Customer, pricing: Pricing, quantity: int) -> None:
-        """Raise PurchaseNotAllowed when buying ``quantity`` of ``pricing`` breaks a limit."""
-        product = pricing.product
+    def check_quantity(self, product: Product, quantity: int) -> None:
+        """Raise PurchaseNotAllowed when ``quantity`` is outside the product's range."""
         if quantity < product.min_quantity or (product.max_quantity is not None and quantity > product.max_quantity):
             upper = product.max_quantity if product.max_quantity is not None else "any"
             raise PurchaseNotAllowed(
                 f"Quantity must be between {product.min_quantity} and {upper} for {product.name}.",
                 code="quantity_out_of_range",
             )
+
+    def check_purchase(self, customer: Customer, pricing: Pricing, quantity: int) -> None:
+        """Raise PurchaseNotAllowed when buying ``quantity`` of ``pricing`` breaks a limit."""
+        product = pricing.product
+        self.check_quantity(product, quantity)
         allowed = product.max_subscriptions_per_customer
         if pricing.is_recurring and allowed is not None:
             if self.subscriptions.count_entitled_for_product(customer, product) >= allowed:

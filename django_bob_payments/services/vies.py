@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -23,7 +23,9 @@ from stdnum.exceptions import ValidationError as StdnumError
 from urllib3.util.retry import Retry
 
 from django_bob_payments.conf import bob_settings
-from django_bob_payments.models import EU_COUNTRIES
+from django_bob_payments.models import EU_COUNTRIES, BillingInformation
+
+VatStatus = BillingInformation.VatStatus
 
 # VIES's code for a member state where it differs from the ISO country code.
 VIES_PREFIX = {"GR": "EL"}
@@ -43,13 +45,6 @@ VIES_ERRORS = (
 )
 
 
-class VatStatus:
-    VALID = "valid"
-    INVALID = "invalid"
-    UNVERIFIED = "unverified"
-    NOT_APPLICABLE = "not_applicable"
-
-
 @dataclass(frozen=True)
 class VatCheck:
     """The verdict on a VAT number, with what backs it."""
@@ -63,12 +58,6 @@ class VatCheck:
     name: str = ""
     address: str = ""
     checked_at: datetime.datetime | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_error(self) -> bool:
-        """Whether the number itself is wrong (as opposed to valid, or not checkable now)."""
-        return self.status == VatStatus.INVALID
 
 
 def vies_prefix(country: str) -> str:

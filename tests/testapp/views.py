@@ -22,6 +22,13 @@ class SsoOnly(APIView):
         return Response({"ok": True})
 
 
+class SubscribersWithApi(APIView):
+    permission_classes = [IsAuthenticated, HasActiveSubscription, HasFeature("api")]
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
 @feature_required("api")
 def api_feature_view(request):
     return JsonResponse({"ok": True})
