@@ -126,9 +126,15 @@ class PaymentInteractor:
 
     # The provider
 
-    def get_provider(self) -> PaymentProvider:
-        """The configured payment provider (``BOB_PAYMENTS["PROVIDER"]``)."""
-        return get_provider()
+    def get_provider(self, name: str | None = None) -> PaymentProvider:
+        """
+        The payment provider ``name``, by default the configured one (``BOB_PAYMENTS["PROVIDER"]``),
+        with this interactor's webhook inbox connected, so that the events a provider
+        emits itself (the fake provider's) are applied by the same inbox and handlers.
+        """
+        provider = get_provider(name)
+        provider.event_sink = lambda payload: self.get_webhook_inbox(provider.name).receive(payload)
+        return provider
 
     def synchronize(
         self, kinds: tuple[str, ...] = KINDS, *, dry_run: bool = False, observer: SyncObserver | None = None
@@ -144,7 +150,7 @@ class PaymentInteractor:
         """
         for provider_name, external_id in links:
             try:
-                provider = get_provider(provider_name)
+                provider = self.get_provider(provider_name)
                 if kind == "customer":
                     provider.delete_customer(external_id)
                 elif kind == "product":

@@ -443,7 +443,7 @@ class FakeCheckoutView(View):
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest, session_id: str):
-        provider = get_provider("fake")
+        provider = get_payment_interactor().get_provider("fake")
         try:
             session = provider.session(session_id)
         except ProviderError as err:
@@ -451,7 +451,7 @@ class FakeCheckoutView(View):
         return render(request, "django_bob_payments/fake/checkout.html", {"session": session})
 
     def post(self, request: HttpRequest, session_id: str):
-        provider = get_provider("fake")
+        provider = get_payment_interactor().get_provider("fake")
         try:
             if request.POST.get("action") == "pay":
                 target = provider.complete_checkout(session_id)

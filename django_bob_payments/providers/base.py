@@ -19,9 +19,11 @@ Normalized fields, compared by the sync between local rows and provider objects:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from django_bob_payments.exceptions import ProviderError
 
 # The metadata key that carries our local primary key on every object we create.
 METADATA_KEY = "bob_payments_id"
@@ -97,10 +99,30 @@ class RemoteObject:
     parent_id: str | None = None
 
 
+# Receives an event a provider emits itself (a verified payload) and returns what the inbox
+# made of it: an object with ``failed`` and ``event``, as ``WebhookInbox.receive`` returns.
+EventSink = Callable[[dict[str, Any]], Any]
+
+
 class PaymentProvider(ABC):
     """A payment provider. Methods raise ``ProviderError`` (or a subclass) when a call fails."""
 
     name: ClassVar[str]
+    # Where a provider that announces its own changes (the fake provider) delivers them: the
+    # inbox, connected by whoever builds the provider for the app (``PaymentInteractor``), so
+    # that this layer never imports the layers above it.
+    event_sink: EventSink | None = None
+
+    def deliver(self, payload: dict[str, Any]) -> Any:
+        """Hand an event of this provider's own to the connected inbox, as a webhook would."""
+        if self.event_sink is None:
+            raise ProviderError(
+                f"The {self.name} provider has no inbox to deliver its events to: "
+                "get it from PaymentInteractor.get_provider().",
+                provider=self.name,
+                code="no_inbox",
+            )
+        return self.event_sink(payload)
 
     @property
     def api_version(self) -> str:

@@ -5,7 +5,8 @@ projects' tests. No network, no keys.
 Its objects live in ``FakeProviderObject``. Its checkout page is served by the app
 (``/api/payment/fake/checkout/<id>/``): paying there starts the subscription. Every change
 (a paid checkout, a cancellation, a plan change) is announced the way Stripe announces it,
-as events that go through the same webhook inbox and handlers as Stripe's, at once.
+as events that go through the same webhook inbox and handlers as Stripe's, at once: the
+inbox is connected as the provider's ``event_sink`` by ``PaymentInteractor.get_provider()``.
 """
 
 from __future__ import annotations
@@ -300,8 +301,6 @@ class FakeProvider(PaymentProvider):
 
     def _emit(self, kind: str, action: str, customer_key: str, data: dict[str, Any]) -> None:
         """Apply an event through the inbox at once, as a Stripe webhook would be."""
-        from django_bob_payments.interactors import get_payment_interactor
-
         # Nanoseconds in the ID keep events of the same second in the order they happened.
         payload = {
             "id": f"fake_evt_{time.time_ns():020d}",
@@ -312,7 +311,7 @@ class FakeProvider(PaymentProvider):
             "action": action,
             "data": data,
         }
-        result = get_payment_interactor().get_webhook_inbox(self.name).receive(payload)
+        result = self.deliver(payload)
         if result.failed:
             raise ProviderError(
                 f"The fake provider's {kind}.{action} event failed: {result.event.last_error}",

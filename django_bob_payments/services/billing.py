@@ -1,4 +1,10 @@
-"""Billing information, its VAT number's verdict, and the tax decision drawn from them."""
+"""
+Billing information, its VAT number's verdict, and the tax decision drawn from them.
+
+Owns when a VAT number must be checked again, how a VIES verdict is recorded, and the tax
+decision table (reverse charge, domestic, consumer, outside the EU). Asking VIES belongs to
+``vies``; pushing the result to the provider belongs to ``sync``.
+"""
 
 from __future__ import annotations
 

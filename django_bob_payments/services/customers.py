@@ -1,4 +1,10 @@
-"""Local customers and who owns them."""
+"""
+Local customers and who owns them.
+
+Owns the one-customer-per-owner rule (a user's own customer, an organization's customer,
+each created on first use) and where the app writes to a customer: the billing email, else
+the owning user's.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Orders: a customer's intent to buy."""
+"""
+Orders: a customer's intent to buy a pricing.
+
+Owns the creation of pending orders, after the plan's limits allow the purchase, with the
+amount the local catalog states. Payment attempts on them belong to ``payments``; moving
+them forward from provider events belongs to ``events``.
+"""
 
 from __future__ import annotations
 

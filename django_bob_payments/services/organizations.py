@@ -1,4 +1,9 @@
-"""Organizations (teams) that own customers, for projects that bill teams."""
+"""
+Organizations (teams) that own customers, for projects that bill teams.
+
+Owns finding the project's organization model and deciding who may manage an
+organization's billing.
+"""
 
 from __future__ import annotations
 

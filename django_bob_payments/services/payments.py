@@ -1,4 +1,9 @@
-"""Payment attempts on orders."""
+"""
+Payment attempts on orders.
+
+Owns the record of each try at paying an order (a checkout session at the provider),
+created before the provider is called, so that a failure has a row to land on.
+"""
 
 from __future__ import annotations
 

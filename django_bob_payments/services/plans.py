@@ -1,4 +1,9 @@
-"""Plan limits and features, and the checks a purchase must pass."""
+"""
+Plan limits and features, and the checks a purchase must pass.
+
+Owns the entitlements snapshot a subscription to a product grants, the product's quantity
+range, and the number of active subscriptions to a product a customer may hold.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The local catalog: products and their pricings."""
+"""
+The local catalog as customers see it: active products and their active pricings.
+
+Owns the reads of the catalog (the public product list, the pricing a purchase names);
+pushing the catalog to the provider belongs to ``sync``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Local subscriptions."""
+"""
+Local subscriptions: the queries over a customer's subscriptions.
+
+Owns which subscriptions grant their plan now (trialing, active, past due). The
+subscriptions themselves are written from provider events by ``events``.
+"""
 
 from __future__ import annotations
 
