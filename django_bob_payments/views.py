@@ -391,11 +391,15 @@ class OrderListView(CustomerAPIView):
 
 
 class InvoiceListView(CustomerAPIView):
-    """``GET /api/payment/invoices/``: the caller's invoices, newest first."""
+    """``GET /api/payment/invoices/``: the caller's invoices, newest first; drafts are not shown."""
 
     @extend_schema(parameters=[ORGANIZATION], responses={200: InvoiceSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
-        invoices = Invoice.objects.filter(customer=self.get_customer()).order_by("-created_at", "-pk")
+        invoices = (
+            Invoice.objects.filter(customer=self.get_customer())
+            .exclude(status=Invoice.Status.DRAFT)
+            .order_by("-created_at", "-pk")
+        )
         return Response(InvoiceSerializer(invoices, many=True).data)
 
 

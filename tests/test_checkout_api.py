@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from django_bob_payments.models import Customer, Order, Pricing, Product, Subscription
+from django_bob_payments.models import Customer, Invoice, Order, Pricing, Product, Subscription
 from django_bob_payments.testing import build_event, post_event
 
 pytestmark = pytest.mark.django_db
@@ -205,6 +205,9 @@ def test_orders_and_invoices_are_listed(api, shop, stripe_emulator):
 
     invoice = stripe_objects.invoice(remote["customer"], subscription_id=remote["id"], total=3800, number="INV-1")
     deliver(api, "invoice.paid", invoice)
+    # A draft, which Stripe finalizes later, is not the customer's to see yet.
+    deliver(api, "invoice.created", stripe_objects.invoice(remote["customer"], status="draft", number=""))
+    assert Invoice.objects.filter(status="draft").count() == 1
     orders = api.get("/api/payment/orders/").json()
     assert [(order["status"], order["amount_total"]) for order in orders] == [("paid", 3800)]
     assert [attempt["status"] for attempt in orders[0]["payment_attempts"]] == ["succeeded"]

@@ -42,9 +42,12 @@ class ProviderEvent:
     ``kind`` names the object (customer, tax_id, subscription, checkout_session, invoice,
     product, price) and ``action`` what happened to it (created, updated, deleted, paused,
     resumed, trial_will_end, completed, expired, async_payment_succeeded,
-    async_payment_failed, paid, payment_failed, finalized); both are empty for an event the
+    async_payment_failed, paid, payment_failed, finalized, voided,
+    marked_uncollectible); both are empty for an event the
     app does not handle. ``data`` holds the object's normalized fields (see each provider);
-    ``customer_key`` is the provider's ID of the customer it concerns, or "".
+    ``previous`` the values that an update changed, as they were before it, under the same
+    normalized names (empty when the provider does not say); ``customer_key`` is the
+    provider's ID of the customer it concerns, or "".
     """
 
     provider: str
@@ -57,6 +60,7 @@ class ProviderEvent:
     kind: str = ""
     action: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] = field(default_factory=dict)
 
     @property
     def handled(self) -> bool:

@@ -60,24 +60,56 @@ class ApplyContext:
         return (self.event.created, self.event.event_id)
 
 
-def is_stale(link: ExternalPaymentProvider, context: ApplyContext) -> bool:
+def is_stale(link: ExternalPaymentProvider, context: ApplyContext, held: dict[str, Any] | None = None) -> bool:
     """
-    Whether a newer event was already applied to the object ``link`` identifies.
+    Whether the object ``link`` identifies already holds state newer than the event's.
 
-    Stripe's ``created`` counts whole seconds, and a subscription is often created and
-    updated within one: events of the same second are applied in the order they arrive,
-    which is the order Stripe sends them in, rather than guessed from their random IDs.
+    An event of an earlier ``created`` second than the newest one applied is stale. Stripe's
+    ``created`` counts whole seconds, and an object is often created and changed several times
+    within one, delivered in any order; within a second the payloads decide:
+
+    - a ``*.created`` event is the object's first: it never overwrites an event of its second;
+    - an update carries the values it changed as they were before (``event.previous``): when
+      ``held``, the values the object holds now, differ from them, the update came before
+      what is held, so it is stale;
+    - otherwise (nothing to compare) events of one second apply in arrival order.
+
+    Terminal states (an ended subscription, a paid or void invoice) are kept by the handlers.
     """
+    event = context.event
     if link.last_event_created is None:
         return False
-    if link.last_event_created != context.event.created:
-        return link.last_event_created > context.event.created
-    return link.last_event_id == context.event.event_id
+    if link.last_event_created != event.created:
+        return link.last_event_created > event.created
+    if link.last_event_id == event.event_id:
+        return True
+    if event.action == "created":
+        return True
+    if held is not None:
+        compared = [name for name in event.previous if name in held]
+        return any(held[name] != event.previous[name] for name in compared)
+    return False
+
+
+def timestamp(value: datetime.datetime | None) -> int | None:
+    return int(value.timestamp()) if value is not None else None
 
 
 def mark_applied(link: ExternalPaymentProvider, context: ApplyContext) -> None:
     link.last_event_created, link.last_event_id = context.watermark
 
+
+# A subscription in these states has ended for good at the provider: no event revives it.
+ENDED_STATUSES = (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
+# Invoices move forward through these ranks; paid and void are final.
+INVOICE_RANK = {
+    Invoice.Status.DRAFT: 0,
+    Invoice.Status.OPEN: 1,
+    Invoice.Status.UNCOLLECTIBLE: 2,
+    Invoice.Status.PAID: 3,
+    Invoice.Status.VOID: 3,
+}
+FINAL_INVOICE_STATUSES = (Invoice.Status.PAID, Invoice.Status.VOID)
 
 # Orders never move back from these states, whatever order events arrive in.
 ORDER_RANK = {Order.Status.PENDING: 0, Order.Status.EXPIRED: 1, Order.Status.FAILED: 1, Order.Status.CANCELED: 1}
@@ -170,8 +202,11 @@ class EventApplier:
         subscription = link.subscription if link else None
         if event.action == "trial_will_end" and subscription is not None:
             context.signal(signals.subscription_trial_will_end, subscription=subscription)
-        if link is not None and is_stale(link, context):
+        if link is not None and is_stale(link, context, self._held_subscription(subscription)):
             context.note(f"stale: {link.last_event_id} is newer")
+            return
+        if subscription is not None and subscription.status in ENDED_STATUSES and data["status"] not in ENDED_STATUSES:
+            context.note(f"stale: the subscription has ended ({subscription.status}); {data['status']} is older")
             return
         if subscription is not None and data["price_local_id"] == str(subscription.pricing_id):
             # The price still names the subscription's pricing in its metadata: no look-up.
@@ -225,6 +260,19 @@ class EventApplier:
             context.note(f"subscription {subscription.pk} updated ({previous_status} -> {subscription.status})")
         if subscription.status == Subscription.Status.CANCELED and previous_status != Subscription.Status.CANCELED:
             context.signal(signals.subscription_canceled, subscription=subscription)
+
+    @staticmethod
+    def _held_subscription(subscription: Subscription) -> dict[str, Any]:
+        """The subscription's values, under the names of ``ProviderEvent.previous``."""
+        return {
+            "status": subscription.status,
+            "quantity": subscription.quantity,
+            "cancel_at_period_end": subscription.cancel_at_period_end,
+            "cancel_at": timestamp(subscription.cancel_at),
+            "canceled_at": timestamp(subscription.canceled_at),
+            "ended_at": timestamp(subscription.ended_at),
+            "trial_end": timestamp(subscription.trial_end),
+        }
 
     def _link_order(self, context: ApplyContext, subscription: Subscription, order_local_id: str | None) -> None:
         if order_local_id and order_local_id.isdigit():
@@ -323,6 +371,9 @@ class EventApplier:
         if invoice is not None and is_stale(invoice, context):
             context.note(f"stale: {invoice.last_event_id} is newer")
             return
+        if invoice is not None and self._invoice_goes_back(invoice, context):
+            context.note(f"stale: the invoice is {invoice.status} already; {data['status']} is older")
+            return
         if invoice is None:
             invoice = Invoice(customer=context.customer, provider=event.provider, external_id=data["external_id"])
         subscription_link = (
@@ -348,6 +399,18 @@ class EventApplier:
         elif event.action == "payment_failed":
             context.signal(signals.payment_failed, order=None, payment_attempt=None, invoice=invoice)
         context.note(f"invoice {invoice.number or invoice.external_id}: {invoice.status}")
+
+    @staticmethod
+    def _invoice_goes_back(invoice: Invoice, context: ApplyContext) -> bool:
+        """
+        Whether the event would move the invoice back: out of a final state (paid, void) ever,
+        or to an earlier status within the second of the last applied event.
+        """
+        status = context.event.data["status"]
+        if invoice.status in FINAL_INVOICE_STATUSES:
+            return status != invoice.status
+        same_second = invoice.last_event_created == context.event.created
+        return same_second and INVOICE_RANK.get(status, 0) < INVOICE_RANK.get(invoice.status, 0)
 
     # Catalog: the local catalog is the truth; differences are recorded, never applied.
 

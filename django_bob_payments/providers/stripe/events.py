@@ -34,7 +34,10 @@ EVENT_KINDS: dict[str, tuple[str, str]] = {
         f"checkout.session.{action}": ("checkout_session", action)
         for action in ("completed", "expired", "async_payment_succeeded", "async_payment_failed")
     },
-    **{f"invoice.{action}": ("invoice", action) for action in ("paid", "payment_failed", "finalized")},
+    **{
+        f"invoice.{action}": ("invoice", action)
+        for action in ("created", "finalized", "paid", "payment_failed", "voided", "marked_uncollectible")
+    },
     **{f"product.{action}": ("product", action) for action in ("created", "updated", "deleted")},
     **{f"price.{action}": ("price", action) for action in ("created", "updated", "deleted")},
 }
@@ -91,6 +94,20 @@ def _subscription_data(obj: dict[str, Any]) -> dict[str, Any]:
         "customer_local_id": _meta(obj, CUSTOMER_METADATA_KEY),
         "order_local_id": _meta(obj, ORDER_METADATA_KEY),
     }
+
+
+# Fields of a subscription whose values before an update order the updates of one second.
+SUBSCRIPTION_PREVIOUS_FIELDS = ("status", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "trial_end")
+
+
+def _subscription_previous(previous: dict[str, Any]) -> dict[str, Any]:
+    """The subscription's values before an update, under the normalized names, as far as they are known."""
+    values = {name: previous[name] for name in SUBSCRIPTION_PREVIOUS_FIELDS if name in previous}
+    items = previous.get("items")
+    items = items.get("data") if isinstance(items, dict) else None
+    if isinstance(items, list) and len(items) == 1 and isinstance(items[0], dict) and "quantity" in items[0]:
+        values["quantity"] = items[0]["quantity"]
+    return values
 
 
 def _checkout_session_data(obj: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +174,9 @@ def _price_data(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Normalizers of ``data.previous_attributes``, by kind; kinds without one keep it empty.
+PREVIOUS_NORMALIZERS = {"subscription": _subscription_previous}
+
 NORMALIZERS = {
     "customer": _customer_data,
     "tax_id": _tax_id_data,
@@ -189,10 +209,14 @@ def parse_event(payload: dict[str, Any], provider_name: str = "stripe") -> Provi
     obj = data["object"]
     kind, action = EVENT_KINDS.get(event_type, ("", ""))
     normalized: dict[str, Any] = {}
+    previous: dict[str, Any] = {}
     if kind:
         if not isinstance(obj.get("id"), str):
             raise WebhookVerificationError("The event's object has no ID.", code="invalid_event")
         normalized = NORMALIZERS[kind](obj)
+        previous_attributes = data.get("previous_attributes")
+        if kind in PREVIOUS_NORMALIZERS and isinstance(previous_attributes, dict):
+            previous = PREVIOUS_NORMALIZERS[kind](previous_attributes)
     customer_key = obj["id"] if kind == "customer" else _id(obj.get("customer"))
     return ProviderEvent(
         provider=provider_name,
@@ -205,6 +229,7 @@ def parse_event(payload: dict[str, Any], provider_name: str = "stripe") -> Provi
         kind=kind,
         action=action,
         data=normalized,
+        previous=previous,
     )
 
 
