@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_BASE": "https://api.stripe.com",
     # None means the API version the pinned stripe SDK speaks.
     "STRIPE_API_VERSION": None,
+    # Webhook API versions read besides every version of the pinned one's release (endive).
+    "STRIPE_ACCEPTED_API_VERSIONS": [],
     # The SDK's StripeClient retries nothing unless told to.
     "STRIPE_MAX_NETWORK_RETRIES": 2,
     # Seconds before a Stripe request gives up.

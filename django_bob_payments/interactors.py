@@ -139,8 +139,15 @@ class PaymentInteractor:
     def synchronize(
         self, kinds: tuple[str, ...] = KINDS, *, dry_run: bool = False, observer: SyncObserver | None = None
     ) -> SyncReport:
-        """Push local products, prices and customers to the provider (``synchronizepayments``)."""
-        return ProviderSync(self.get_provider(), dry_run=dry_run, observer=observer).run(kinds)
+        """
+        Push local products, prices and customers to the provider (``synchronizepayments``),
+        then apply the provider's webhook events that waited, for a price not linked yet, say.
+        """
+        provider = self.get_provider()
+        report = ProviderSync(provider, dry_run=dry_run, observer=observer).run(kinds)
+        if not dry_run:
+            self.get_webhook_inbox(provider.name).apply_waiting()
+        return report
 
     def remove_remote_objects(self, kind: str, links: list[tuple[str, str]]) -> None:
         """

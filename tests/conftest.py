@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from django_bob_payments.models import Pricing, Product
+from django_bob_payments.models import Customer, ExternalPricing, ExternalProduct, Pricing, Product
 from tests.testapp.models import Membership, Organization
 
 
@@ -89,3 +89,19 @@ def vies(vies_server, settings):
     cache.clear()
     settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "VIES_API_URL": vies_server.url, "VIES_TIMEOUT": 2}
     return vies_server
+
+
+@pytest.fixture
+def catalog(db):
+    """A plan linked to its Stripe product and price, as after synchronizepayments."""
+    product = Product.objects.create(slug="pro", name="Pro", limits={"seats": 10}, features=["api"], max_quantity=10)
+    pricing = Pricing.objects.create(product=product, amount=1900, currency="eur", type="recurring", interval="month")
+    ExternalProduct.objects.create(product=product, provider="stripe", external_id="prod_pro")
+    ExternalPricing.objects.create(pricing=pricing, provider="stripe", external_id="price_pro_monthly")
+    return pricing
+
+
+@pytest.fixture
+def customer(user):
+    """The user's customer, made when the user was created."""
+    return Customer.objects.get(user=user)

@@ -14,7 +14,6 @@ from django_bob_payments.models import BillingEmail, BillingInformation, Custome
 from django_bob_payments.templatetags.bob_payments import money
 from django_bob_payments.testing import build_event, post_event, stripe_objects
 from tests.lifecycle import Lifecycle
-from tests.test_webhooks import catalog  # noqa: F401 (fixture)
 from tests.webhook_worker import deliver as deliver_from_a_process
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +35,7 @@ def customer(user):
 
 
 @pytest.fixture
-def lifecycle(customer, catalog):  # noqa: F811
+def lifecycle(customer, catalog):
     return Lifecycle(customer, catalog)
 
 
@@ -88,7 +87,7 @@ def test_the_receipt_shows_amounts_reverse_charge_and_links(lifecycle, deliver):
     assert "&amp;" not in message.body
 
 
-def test_a_taxed_receipt_shows_the_vat_amount(customer, catalog, post):  # noqa: F811
+def test_a_taxed_receipt_shows_the_vat_amount(customer, catalog, post):
     BillingInformation.objects.filter(customer=customer).update(tax_exempt="none", country="FR", vat_number="")
     lifecycle = Lifecycle(customer, catalog)
     invoice = stripe_objects.invoice(
@@ -200,7 +199,7 @@ def test_an_smtp_failure_is_recorded_and_retried_once(lifecycle, settings, deliv
 
 def test_an_email_recorded_inside_a_transaction_waits_for_the_commit(
     customer,
-    catalog,  # noqa: F811
+    catalog,
     django_capture_on_commit_callbacks,
     monkeypatch,
 ):

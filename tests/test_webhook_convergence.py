@@ -20,12 +20,8 @@ from django_bob_payments.interactors import get_payment_interactor
 from django_bob_payments.models import (
     Customer,
     ExternalCustomer,
-    ExternalPricing,
-    ExternalProduct,
     Invoice,
     Order,
-    Pricing,
-    Product,
     Subscription,
     WebhookEvent,
 )
@@ -36,15 +32,6 @@ pytestmark = pytest.mark.django_db
 
 T = 1_800_000_000
 EXAMPLES = 200
-
-
-@pytest.fixture
-def catalog(db):
-    product = Product.objects.create(slug="pro", name="Pro", limits={"seats": 10}, features=["api"], max_quantity=10)
-    pricing = Pricing.objects.create(product=product, amount=1900, currency="eur", type="recurring", interval="month")
-    ExternalProduct.objects.create(product=product, provider="stripe", external_id="prod_pro")
-    ExternalPricing.objects.create(pricing=pricing, provider="stripe", external_id="price_pro_monthly")
-    return pricing
 
 
 @pytest.fixture

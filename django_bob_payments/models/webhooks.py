@@ -25,7 +25,8 @@ class WebhookEvent(models.Model):
         PROCESSED = "processed", _("Processed")
         FAILED = "failed", _("Failed")
         IGNORED = "ignored", _("Ignored (no handler)")
-        REJECTED = "rejected", _("Rejected (wrong mode or API version)")
+        WAITING = "waiting", _("Waiting (cannot be applied yet)")
+        REJECTED = "rejected", _("Rejected (the other mode)")
 
     provider = models.CharField(_("provider"), max_length=32, choices=Provider.choices)
     event_id = models.CharField(_("event ID"), max_length=255)

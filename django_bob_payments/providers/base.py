@@ -47,7 +47,9 @@ class ProviderEvent:
     app does not handle. ``data`` holds the object's normalized fields (see each provider);
     ``previous`` the values that an update changed, as they were before it, under the same
     normalized names (empty when the provider does not say); ``customer_key`` is the
-    provider's ID of the customer it concerns, or "".
+    provider's ID of the customer it concerns, or "". ``unreadable`` says why the event's
+    object cannot be read (an API version the handlers do not read, a field of the wrong
+    type); such an event is stored to wait, never applied.
     """
 
     provider: str
@@ -61,6 +63,7 @@ class ProviderEvent:
     action: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     previous: dict[str, Any] = field(default_factory=dict)
+    unreadable: str = ""
 
     @property
     def handled(self) -> bool:
@@ -132,6 +135,10 @@ class PaymentProvider(ABC):
     def api_version(self) -> str:
         """The API version whose event shapes ``parse_event`` reads; "" when any will do."""
         return ""
+
+    def reads_api_version(self, version: str) -> bool:
+        """Whether ``parse_event`` reads events rendered in ``version`` ("" when the event does not say)."""
+        return not version or not self.api_version or version == self.api_version
 
     # Products
 

@@ -312,7 +312,7 @@ class FakeProvider(PaymentProvider):
             "data": data,
         }
         result = self.deliver(payload)
-        if result.failed:
+        if result.failed or result.waiting:
             raise ProviderError(
                 f"The fake provider's {kind}.{action} event failed: {result.event.last_error}",
                 provider=self.name,

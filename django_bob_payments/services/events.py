@@ -35,6 +35,25 @@ from django_bob_payments.models import (
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.services.plans import PlanService
 
+# The largest primary key of a BigAutoField.
+MAX_PK = 2**63 - 1
+
+
+def local_pk(value: Any) -> int | None:
+    """
+    The local primary key a metadata value names, or None: only a plain positive integer in
+    ASCII digits, without a leading zero, within the database's range ("²" and "١٢" are
+    digits to ``str.isdigit`` but name no row).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value <= MAX_PK else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and value[:1] != "0" and len(value) <= 19:
+        number = int(value)
+        return number if number <= MAX_PK else None
+    return None
+
 
 def from_timestamp(value: int | None) -> datetime.datetime | None:
     return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc) if value else None
@@ -176,11 +195,8 @@ class EventApplier:
         found = link.first()
         if found is not None:
             return found.pricing
-        pricing = (
-            Pricing.objects.select_related("product").filter(pk=local_id).first()
-            if local_id and local_id.isdigit()
-            else None
-        )
+        pk = local_pk(local_id)
+        pricing = Pricing.objects.select_related("product").filter(pk=pk).first() if pk else None
         if pricing is None:
             raise WebhookHandlingError(
                 f"Price {external_id} is not in the local catalog: add it and run synchronizepayments, "
@@ -275,8 +291,9 @@ class EventApplier:
         }
 
     def _link_order(self, context: ApplyContext, subscription: Subscription, order_local_id: str | None) -> None:
-        if order_local_id and order_local_id.isdigit():
-            Order.objects.filter(pk=order_local_id, customer=context.customer, subscription__isnull=True).update(
+        pk = local_pk(order_local_id)
+        if pk:
+            Order.objects.filter(pk=pk, customer=context.customer, subscription__isnull=True).update(
                 subscription=subscription
             )
 
@@ -306,10 +323,10 @@ class EventApplier:
 
     def handle_checkout_session(self, context: ApplyContext) -> None:
         event, data = context.event, context.event.data
-        order_id = data["order_local_id"]
+        order_id = local_pk(data["order_local_id"])
         order = (
             Order.objects.select_related("pricing").filter(pk=order_id, customer=context.customer).first()
-            if order_id and str(order_id).isdigit() and context.customer
+            if order_id and context.customer
             else None
         )
         if order is None:
@@ -421,7 +438,7 @@ class EventApplier:
             .filter(provider=context.event.provider, external_id=data["external_id"])
             .first()
         )
-        product = link.product if link else Product.objects.filter(pk=data["local_id"] or 0).first()
+        product = link.product if link else Product.objects.filter(pk=local_pk(data["local_id"]) or 0).first()
         self._record_drift(
             context,
             product,

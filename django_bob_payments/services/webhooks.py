@@ -6,14 +6,21 @@ Receiving a new event is one transaction: lock the customer it concerns
 by every process and host, while other customers proceed), apply the handlers, then insert
 the event as processed. The unique (provider, event ID) constraint makes the insert of a
 concurrent duplicate fail, which rolls back that duplicate's work: an event is applied once
-however many times, and however concurrently, it is delivered. If a handler fails, its work
-is rolled back and the event is stored as failed, in a transaction of its own, and the
-provider is answered with an error so that it delivers the event again; a redelivery or
-``processwebhooks`` applies a stored event under a lock on its row.
+however many times, and however concurrently, it is delivered.
 
-Events for another mode (live / test) or rendered in an API version the handlers do not read
-are stored as rejected and never applied; events of a type the app does not handle are
-stored as ignored.
+Two kinds of failure, both rolled back and stored in a transaction of their own:
+
+- transient (a database error, a lock timeout, any unexpected exception): stored as failed
+  and answered with an error, so that the provider delivers the event again;
+- deterministic (``WebhookHandlingError``: a price missing from the catalog, a customer
+  missing from the payload; or an event the provider cannot read, such as an API version
+  the handlers do not read): stored as waiting with the reason, logged as an error, and
+  answered 2xx, since a redelivery cannot succeed. Waiting events are applied again after
+  each ``synchronizepayments`` and by ``processwebhooks``.
+
+A redelivery, ``processwebhooks`` or the admin applies a stored event under a lock on its
+row. Events for the other mode (live / test) are stored as rejected and never applied;
+events of a type the app does not handle are stored as ignored.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ from django.utils import timezone
 
 from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
+from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import Customer, ExternalCustomer, WebhookEvent
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
-from django_bob_payments.services.events import ApplyContext, EventApplier
+from django_bob_payments.services.events import ApplyContext, EventApplier, local_pk
 
 logger = logging.getLogger("django_bob_payments.webhooks")
 
@@ -51,7 +59,13 @@ class ReceiveResult:
 
     @property
     def failed(self) -> bool:
+        """Applying failed for a reason that may pass: the provider should deliver it again."""
         return self.event.status == Status.FAILED
+
+    @property
+    def waiting(self) -> bool:
+        """The event cannot be applied until something changes here; redelivering it will not help."""
+        return self.event.status == Status.WAITING
 
 
 def _error_text(err: BaseException) -> str:
@@ -80,29 +94,24 @@ class WebhookInbox:
         # No look-up first: the unique insert that ends the transaction tells a redelivery,
         # and handlers are idempotent, so a duplicate's work is simply rolled back.
         try:
+            if event.unreadable:
+                raise WebhookHandlingError(event.unreadable, provider=event.provider, code="unreadable_event")
             return ReceiveResult(self._apply_new(event, payload))
         except DuplicateEvent:
             stored = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
             if stored.status not in FINAL_STATUSES:
-                # A redelivery of an event that failed before: apply the stored one.
+                # A redelivery of an event that failed or waited before: apply the stored one.
                 stored = self.apply_stored(stored.pk)
             return ReceiveResult(stored, duplicate=True)
         except Exception as err:
-            row = self._store_failed(event, payload, err)
-            return ReceiveResult(row, duplicate=row.status != Status.FAILED)
+            return self._store_unsuccessful(event, payload, err)
 
     def rejection(self, event: ProviderEvent) -> str:
-        """Why the event must not be applied here, or ""."""
+        """Why the event must never be applied here, or ""."""
         expected_live = str(bob_settings.STRIPE_SECRET_KEY or "").startswith(("sk_live_", "rk_live_"))
         if event.provider == "stripe" and event.livemode != expected_live:
             mode = "live" if event.livemode else "test"
             return f"a {mode}-mode event, but this site uses {'live' if expected_live else 'test'} keys"
-        expected_version = self.provider.api_version
-        if expected_version and event.api_version and event.api_version != expected_version:
-            return (
-                f"rendered in API version {event.api_version}; the handlers read {expected_version}: "
-                "set the endpoint's API version in the provider's dashboard"
-            )
         return ""
 
     def _row(self, event: ProviderEvent, payload: dict[str, Any], **fields: Any) -> WebhookEvent:
@@ -146,30 +155,41 @@ class WebhookInbox:
         self._send(context, row)
         return row
 
-    def _store_failed(self, event: ProviderEvent, payload: dict[str, Any], err: Exception) -> WebhookEvent:
-        logger.warning("Webhook event %s (%s) failed: %s", event.event_id, event.type, _error_text(err))
-        row = self._row(event, payload, status=Status.FAILED, attempts=1, last_error=_error_text(err))
+    def _store_unsuccessful(self, event: ProviderEvent, payload: dict[str, Any], err: Exception) -> ReceiveResult:
+        """Store an event that could not be applied: waiting (deterministic) or failed (transient)."""
+        status = self._log_failure(event.event_id, event.type, err)
+        row = self._row(event, payload, status=status, attempts=1, last_error=_error_text(err))
         try:
             with transaction.atomic():
                 row.save(force_insert=True)
         except IntegrityError:
             # Stored already: by an earlier delivery that failed too (count this attempt), or
             # by a concurrent one that succeeded (its record stands).
-            WebhookEvent.objects.filter(provider=event.provider, event_id=event.event_id, status=Status.FAILED).update(
-                attempts=F("attempts") + 1, last_error=_error_text(err)
-            )
+            WebhookEvent.objects.filter(
+                provider=event.provider, event_id=event.event_id, status__in=(Status.FAILED, Status.WAITING)
+            ).update(status=status, attempts=F("attempts") + 1, last_error=_error_text(err))
             row = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
-            if row.status != Status.FAILED:
-                return row
+            if row.status in (Status.FAILED, Status.WAITING):
+                signals.webhook_event_failed.send_robust(sender=type(self), event=row, error=err)
+            return ReceiveResult(row, duplicate=True)
         signals.webhook_event_failed.send_robust(sender=type(self), event=row, error=err)
-        return row
+        return ReceiveResult(row)
+
+    @staticmethod
+    def _log_failure(event_id: str, event_type: str, err: Exception) -> str:
+        """Log why an event was not applied, and return the status it is stored in."""
+        if isinstance(err, WebhookHandlingError):
+            logger.error("Webhook event %s (%s) is waiting: %s", event_id, event_type, _error_text(err))
+            return Status.WAITING
+        logger.warning("Webhook event %s (%s) failed: %s", event_id, event_type, _error_text(err))
+        return Status.FAILED
 
     # Applying stored events
 
     def apply_stored(self, pk: int) -> WebhookEvent:
         """
-        Apply a stored event that is pending or failed, under a lock on its row, so that a
-        replay and a redelivery cannot both apply it. Returns the row with its new status.
+        Apply a stored event that is pending, failed or waiting, under a lock on its row, so
+        that a replay and a redelivery cannot both apply it. Returns the row with its new status.
         """
         try:
             with transaction.atomic():
@@ -184,6 +204,8 @@ class WebhookInbox:
                     row.processed_at = timezone.now()
                     row.save(update_fields=["status", "outcome", "processed_at"])
                     return row
+                if event.unreadable:
+                    raise WebhookHandlingError(event.unreadable, provider=event.provider, code="unreadable_event")
                 context = self._apply(event)
                 row.status = Status.PROCESSED
                 row.attempts += 1
@@ -192,15 +214,21 @@ class WebhookInbox:
                 row.processed_at = timezone.now()
                 row.save(update_fields=["status", "attempts", "outcome", "last_error", "processed_at"])
         except Exception as err:
-            logger.warning("Webhook event %s failed again: %s", pk, _error_text(err))
-            WebhookEvent.objects.filter(pk=pk).update(
-                status=Status.FAILED, last_error=_error_text(err), attempts=F("attempts") + 1
-            )
             row = WebhookEvent.objects.get(pk=pk)
+            status = self._log_failure(row.event_id, row.type, err)
+            WebhookEvent.objects.filter(pk=pk).update(
+                status=status, last_error=_error_text(err), attempts=F("attempts") + 1
+            )
+            row.refresh_from_db()
             signals.webhook_event_failed.send_robust(sender=type(self), event=row, error=err)
             return row
         self._send(context, row)
         return row
+
+    def apply_waiting(self) -> list[WebhookEvent]:
+        """Apply again, oldest first, every event of this provider that waits; returns their rows."""
+        waiting = WebhookEvent.objects.filter(provider=self.provider.name, status=Status.WAITING)
+        return [self.apply_stored(pk) for pk in waiting.order_by("created", "pk").values_list("pk", flat=True)]
 
     # The apply step
 
@@ -232,11 +260,11 @@ class WebhookInbox:
 
     def _link_customer(self, event: ProviderEvent) -> int:
         """Link the provider's customer to the local one its metadata names, or to a new one."""
-        hint = event.data.get("local_id") if event.kind == "customer" else event.data.get("customer_local_id")
+        hint = local_pk(event.data.get("local_id") if event.kind == "customer" else event.data.get("customer_local_id"))
         try:
             with transaction.atomic():
                 customer = None
-                if hint and str(hint).isdigit():
+                if hint:
                     customer = Customer.objects.filter(pk=hint).exclude(external_ids__provider=event.provider).first()
                 if customer is None:
                     # Created at the provider outside the app (the dashboard, a payment link).

@@ -1,6 +1,6 @@
 """
-``python manage.py processwebhooks``: apply stored webhook events again (the failed ones, or
-those named), and purge old processed events.
+``python manage.py processwebhooks``: apply stored webhook events again (the failed and
+waiting ones, or those named), summarize the inbox, and purge old processed events.
 """
 
 from __future__ import annotations
@@ -8,18 +8,32 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count, Min
+from django.utils import timezone
 
 from django_bob_payments.interactors import get_payment_interactor
 from django_bob_payments.models import WebhookEvent
 
+Status = WebhookEvent.Status
+
 
 class Command(BaseCommand):
-    help = "Replay failed (or the given) webhook events, oldest first; optionally purge old processed ones."
+    help = (
+        "Apply failed and waiting (or the given) webhook events again, oldest first; "
+        "summarize the inbox; optionally purge old processed ones."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("event_ids", nargs="*", help="Provider event IDs (evt_...) to apply; default: all failed.")
+        parser.add_argument(
+            "event_ids", nargs="*", help="Provider event IDs (evt_...) to apply; default: all failed and waiting."
+        )
         parser.add_argument(
             "--include-pending", action="store_true", help="Also apply events stored but never applied."
+        )
+        parser.add_argument(
+            "--summary",
+            action="store_true",
+            help="Only print the number of events by status and the oldest waiting and failed ones.",
         )
         parser.add_argument(
             "--purge-days",
@@ -29,8 +43,17 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args: Any, event_ids: list[str], include_pending: bool, purge_days: int | None, **options: Any
+        self,
+        *args: Any,
+        event_ids: list[str],
+        include_pending: bool,
+        summary: bool,
+        purge_days: int | None,
+        **options: Any,
     ) -> None:
+        if summary:
+            self.summarize()
+            return
         interactor = get_payment_interactor()
         verbosity = options["verbosity"]
         if purge_days is not None:
@@ -50,15 +73,35 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No stored event with the ID(s): {', '.join(sorted(missing))}.")
         else:
-            statuses = [WebhookEvent.Status.FAILED] + ([WebhookEvent.Status.PENDING] if include_pending else [])
+            statuses = [Status.FAILED, Status.WAITING] + ([Status.PENDING] if include_pending else [])
             events = WebhookEvent.objects.filter(status__in=statuses)
         failed = 0
         for event in events.order_by("created", "pk").only("pk", "provider", "event_id").iterator():
             result = interactor.process_webhook_event(event)
-            if result.status == WebhookEvent.Status.FAILED:
-                failed += 1
-                self.stderr.write(f"{result.event_id} ({result.type}) failed: {result.last_error}")
+            if result.status in (Status.FAILED, Status.WAITING):
+                failed += result.status == Status.FAILED
+                self.stderr.write(f"{result.event_id} ({result.type}) {result.status}: {result.last_error}")
             elif verbosity:
                 self.stdout.write(f"{result.event_id} ({result.type}): {result.status}")
         if failed:
             raise CommandError(f"{failed} event(s) failed again.")
+
+    def summarize(self) -> None:
+        """The inbox at a glance, for monitoring: counts by status, the oldest unapplied events."""
+        counts = dict(WebhookEvent.objects.values_list("status").annotate(Count("pk")).order_by())
+        for status in Status:
+            self.stdout.write(f"{status.value}: {counts.get(status.value, 0)}")
+        now = timezone.now()
+        for status in (Status.WAITING, Status.FAILED, Status.PENDING):
+            oldest = WebhookEvent.objects.filter(status=status).aggregate(Min("received_at"))["received_at__min"]
+            if oldest is not None:
+                minutes = int((now - oldest).total_seconds() // 60)
+                self.stdout.write(f"oldest {status.value}: received {minutes} minute(s) ago")
+        reasons = (
+            WebhookEvent.objects.filter(status=Status.WAITING)
+            .values_list("type")
+            .annotate(Count("pk"))
+            .order_by("-pk__count")[:10]
+        )
+        for event_type, count in reasons:
+            self.stdout.write(f"waiting {event_type}: {count}")

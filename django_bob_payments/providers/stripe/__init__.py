@@ -27,9 +27,20 @@ class StripeProvider(StripeSync, PaymentProvider):
         return events.verify_webhook(body, headers.get("Stripe-Signature"))
 
     def parse_event(self, payload: dict[str, Any]) -> ProviderEvent:
-        return events.parse_event(payload, self.name)
+        return events.parse_event(payload, self.name, self.reads_api_version)
 
     @property
     def api_version(self) -> str:
-        """The API version event payloads must be rendered in for the handlers to read them."""
+        """The API version the handlers read, and requests are made in."""
         return bob_settings.STRIPE_API_VERSION or stripe.api_version
+
+    def reads_api_version(self, version: str) -> bool:
+        """
+        Since acacia (2024-09-30) the monthly versions of one release (``2026-09-30.endive``,
+        ``2026-10-28.endive``) render the same shapes: every version of the release of
+        ``api_version`` is read, and those listed in ``STRIPE_ACCEPTED_API_VERSIONS``.
+        """
+        if not version or version in bob_settings.STRIPE_ACCEPTED_API_VERSIONS:
+            return True
+        release = self.api_version.rpartition(".")[2]
+        return bool(release) and version.rpartition(".")[2] == release
