@@ -28,7 +28,7 @@ def baseline_webhook(request):
         event_id=payload["id"],
         type=payload["type"],
         created=payload["created"],
-        payload=payload,
+        body=request.body,
         status=WebhookEvent.Status.PENDING,
     )
     return JsonResponse({"id": payload["id"]})

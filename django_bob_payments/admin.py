@@ -185,6 +185,14 @@ class WebhookEventAdmin(RecordAdmin):
     list_display = ("event_id", "type", "provider", "status", "attempts", "customer_key", "received_at", "processed_at")
     list_filter = ("provider", "status", "livemode", "type")
     search_fields = ("event_id", "type", "customer_key")
+    exclude = ("body",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "body_as_received"]
+
+    @admin.display(description=_("body as received"))
+    def body_as_received(self, obj: models.WebhookEvent) -> str:
+        return bytes(obj.body).decode("utf-8", "replace")
 
     @admin.action(description=_("Apply the selected failed or pending events again"))
     def replay(self, request, queryset) -> None:

@@ -363,12 +363,13 @@ class PaymentInteractor:
         """The inbox that stores and applies ``provider_name``'s events."""
         return WebhookInbox(get_provider(provider_name), EventApplier(self.plans))
 
-    def handle_webhook_from_stripe(self, payload: dict[str, Any]) -> ReceiveResult:
+    def handle_webhook_from_stripe(self, payload: dict[str, Any], body: bytes | None = None) -> ReceiveResult:
         """
-        Store and apply one verified Stripe event payload, exactly once. Raises
-        WebhookVerificationError when the payload is not a Stripe event.
+        Store and apply one verified Stripe event payload, exactly once; ``body`` is the
+        request body it was parsed from, stored as received. Raises WebhookVerificationError
+        when the payload is not a Stripe event.
         """
-        return self.get_webhook_inbox("stripe").receive(payload)
+        return self.get_webhook_inbox("stripe").receive(payload, body)
 
     def process_webhook_event(self, event: WebhookEvent) -> WebhookEvent:
         """Apply a stored event again (a failed or pending one); the replay of processwebhooks."""

@@ -84,7 +84,7 @@ class StripeWebhookView(View):
             return _refuse("Webhooks are not configured on this site.", "not_configured", status=500)
         try:
             payload = get_provider("stripe").verify_webhook(body, request.headers)
-            result = get_payment_interactor().handle_webhook_from_stripe(payload)
+            result = get_payment_interactor().handle_webhook_from_stripe(payload, body)
         except WebhookVerificationError as err:
             return _refuse(err.args[0], err.code)
         event = result.event

@@ -41,7 +41,7 @@ def data(user, monthly):
         body_text="Thanks",
     )
     models.WebhookEvent.objects.create(
-        provider="stripe", event_id="evt_admin", type="invoice.paid", created=1, payload={"id": "evt_admin"}
+        provider="stripe", event_id="evt_admin", type="invoice.paid", created=1, body=b'{"id": "evt_admin"}'
     )
 
 

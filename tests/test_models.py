@@ -132,7 +132,7 @@ def test_payment_attempt_external_id_is_unique_once_set(customer, monthly):
 
 
 def test_duplicate_webhook_event_is_rejected(db):
-    fields = {"provider": "stripe", "event_id": "evt_1", "type": "customer.created", "created": 1, "payload": {}}
+    fields = {"provider": "stripe", "event_id": "evt_1", "type": "customer.created", "created": 1, "body": b"{}"}
     WebhookEvent.objects.create(**fields)
     assert_rejected(lambda: WebhookEvent.objects.create(**fields))
 

@@ -5,6 +5,9 @@ sends because of it.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -16,8 +19,10 @@ class WebhookEvent(models.Model):
     """
     The durable inbox of provider events: stored when verified, then applied once.
 
-    ``customer_key`` is the provider's customer ID the event concerns (empty when none);
-    events that share it are applied one at a time.
+    ``body`` is the request body exactly as it was received and signed (the audit record;
+    never re-encoded, so no database JSON type limits what it may hold). ``customer_key``
+    is the provider's customer ID the event concerns (empty when none); events that share
+    it are applied one at a time.
     """
 
     class Status(models.TextChoices):
@@ -35,7 +40,7 @@ class WebhookEvent(models.Model):
     livemode = models.BooleanField(_("live mode"), default=False)
     created = models.BigIntegerField(_("created at the provider (Unix time)"))
     customer_key = models.CharField(_("customer"), max_length=255, blank=True, db_index=True)
-    payload = models.JSONField(_("payload"))
+    body = models.BinaryField(_("body as received"))
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -54,6 +59,11 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The body, parsed."""
+        return json.loads(bytes(self.body))
 
 
 class BillingEmail(models.Model):

@@ -26,12 +26,13 @@ events of a type the app does not handle are stored as ignored.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -68,11 +69,35 @@ class ReceiveResult:
         return self.event.status == Status.WAITING
 
 
+# Failures that a redelivery cannot mend: the event waits (answered 2xx) instead of failing.
+# Besides the app's own, a value the database refuses (too long, out of range) and the
+# type errors of a payload no normalizer caught.
+DETERMINISTIC_ERRORS = (
+    WebhookHandlingError,
+    DataError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+)
+
+
+def storable(text: str) -> str:
+    """``text`` as every database stores it: NULs and unpaired surrogates escaped."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _error_text(err: BaseException) -> str:
     """The error for the event's record: its type, message and where it was raised."""
     frames = traceback.extract_tb(err.__traceback__)
     where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
-    return f"{type(err).__name__}: {err}{where}"[:2000]
+    return storable(f"{type(err).__name__}: {err}{where}"[:2000])
 
 
 class WebhookInbox:
@@ -84,19 +109,24 @@ class WebhookInbox:
 
     # Receiving
 
-    def receive(self, payload: dict[str, Any]) -> ReceiveResult:
-        """Store and apply a verified payload. Raises WebhookVerificationError for a non-event."""
+    def receive(self, payload: dict[str, Any], body: bytes | None = None) -> ReceiveResult:
+        """
+        Store and apply a verified payload, parsed from ``body``, the request body as received
+        (by default the payload's JSON). Raises WebhookVerificationError for a non-event.
+        """
+        if body is None:
+            body = json.dumps(payload, separators=(",", ":")).encode()
         event = self.provider.parse_event(payload)
         rejection = self.rejection(event)
         if rejection or not event.handled:
             status = Status.REJECTED if rejection else Status.IGNORED
-            return self._store_unapplied(event, payload, status, rejection or "no handler for this event type")
+            return self._store_unapplied(event, body, status, rejection or "no handler for this event type")
         # No look-up first: the unique insert that ends the transaction tells a redelivery,
         # and handlers are idempotent, so a duplicate's work is simply rolled back.
         try:
             if event.unreadable:
                 raise WebhookHandlingError(event.unreadable, provider=event.provider, code="unreadable_event")
-            return ReceiveResult(self._apply_new(event, payload))
+            return ReceiveResult(self._apply_new(event, body))
         except DuplicateEvent:
             stored = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
             if stored.status not in FINAL_STATUSES:
@@ -104,7 +134,7 @@ class WebhookInbox:
                 stored = self.apply_stored(stored.pk)
             return ReceiveResult(stored, duplicate=True)
         except Exception as err:
-            return self._store_unsuccessful(event, payload, err)
+            return self._store_unsuccessful(event, body, err)
 
     def rejection(self, event: ProviderEvent) -> str:
         """Why the event must never be applied here, or ""."""
@@ -114,7 +144,7 @@ class WebhookInbox:
             return f"a {mode}-mode event, but this site uses {'live' if expected_live else 'test'} keys"
         return ""
 
-    def _row(self, event: ProviderEvent, payload: dict[str, Any], **fields: Any) -> WebhookEvent:
+    def _row(self, event: ProviderEvent, body: bytes, **fields: Any) -> WebhookEvent:
         return WebhookEvent(
             provider=event.provider,
             event_id=event.event_id,
@@ -123,12 +153,12 @@ class WebhookInbox:
             livemode=event.livemode,
             created=event.created,
             customer_key=event.customer_key[:255],
-            payload=payload,
+            body=body,
             **fields,
         )
 
-    def _store_unapplied(self, event: ProviderEvent, payload: dict[str, Any], status: str, why: str) -> ReceiveResult:
-        row = self._row(event, payload, status=status, outcome=why, processed_at=timezone.now())
+    def _store_unapplied(self, event: ProviderEvent, body: bytes, status: str, why: str) -> ReceiveResult:
+        row = self._row(event, body, status=status, outcome=why, processed_at=timezone.now())
         try:
             with transaction.atomic():
                 row.save(force_insert=True)
@@ -136,15 +166,15 @@ class WebhookInbox:
             return ReceiveResult(WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id), True)
         return ReceiveResult(row)
 
-    def _apply_new(self, event: ProviderEvent, payload: dict[str, Any]) -> WebhookEvent:
+    def _apply_new(self, event: ProviderEvent, body: bytes) -> WebhookEvent:
         with transaction.atomic():
             context = self._apply(event)
             row = self._row(
                 event,
-                payload,
+                body,
                 status=Status.PROCESSED,
                 attempts=1,
-                outcome="; ".join(context.notes),
+                outcome=storable("; ".join(context.notes)),
                 processed_at=timezone.now(),
             )
             try:
@@ -155,10 +185,10 @@ class WebhookInbox:
         self._send(context, row)
         return row
 
-    def _store_unsuccessful(self, event: ProviderEvent, payload: dict[str, Any], err: Exception) -> ReceiveResult:
+    def _store_unsuccessful(self, event: ProviderEvent, body: bytes, err: Exception) -> ReceiveResult:
         """Store an event that could not be applied: waiting (deterministic) or failed (transient)."""
         status = self._log_failure(event.event_id, event.type, err)
-        row = self._row(event, payload, status=status, attempts=1, last_error=_error_text(err))
+        row = self._row(event, body, status=status, attempts=1, last_error=_error_text(err))
         try:
             with transaction.atomic():
                 row.save(force_insert=True)
@@ -178,7 +208,7 @@ class WebhookInbox:
     @staticmethod
     def _log_failure(event_id: str, event_type: str, err: Exception) -> str:
         """Log why an event was not applied, and return the status it is stored in."""
-        if isinstance(err, WebhookHandlingError):
+        if isinstance(err, DETERMINISTIC_ERRORS):
             logger.error("Webhook event %s (%s) is waiting: %s", event_id, event_type, _error_text(err))
             return Status.WAITING
         logger.warning("Webhook event %s (%s) failed: %s", event_id, event_type, _error_text(err))
@@ -209,7 +239,7 @@ class WebhookInbox:
                 context = self._apply(event)
                 row.status = Status.PROCESSED
                 row.attempts += 1
-                row.outcome = "; ".join(context.notes)
+                row.outcome = storable("; ".join(context.notes))
                 row.last_error = ""
                 row.processed_at = timezone.now()
                 row.save(update_fields=["status", "attempts", "outcome", "last_error", "processed_at"])
