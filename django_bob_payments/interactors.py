@@ -232,7 +232,9 @@ class PaymentInteractor:
         """The provider's ID of ``owner``; NotAtProvider when it has none."""
         provider = self.get_provider().name
         external_id = (
-            link_model._default_manager.filter(provider=provider, **{link_model.owner_field: owner})
+            link_model._default_manager.filter(
+                provider=provider, **{link_model.owner_field: owner}, **link_model.live_filter
+            )
             .values_list("external_id", flat=True)
             .first()
         )

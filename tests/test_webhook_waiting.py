@@ -70,7 +70,12 @@ def test_a_price_missing_from_the_catalog_waits_and_applies_after_the_sync(
     # The link is lost (a restored backup, say), and the event's price carries no metadata.
     ExternalPricing.objects.all().delete()
     price = stripe_objects.price("prod_pro", 1900, id=price_id)
-    subscription = stripe_objects.subscription(lifecycle.customer_id, price, id="sub_unknown_price")
+    subscription = stripe_objects.subscription(
+        lifecycle.customer_id,
+        price,
+        id="sub_unknown_price",
+        metadata={"bob_payments_customer_id": str(lifecycle.customer.pk)},
+    )
     event = build_event("customer.subscription.created", subscription)
     response = post_event(client, event)
     assert (response.status_code, response.json()["status"]) == (200, "waiting")
@@ -129,6 +134,7 @@ def received():
 @pytest.mark.parametrize("value", ["²", "١٢", "1.0", " 1", "-1", "99999999999999999999", "0"])
 def test_metadata_ids_are_parsed_strictly(client, lifecycle, value):
     """A metadata ID that is not a plain positive integer names no local row: never an exception."""
+    post_event(client, lifecycle.customer_created)
     event = lifecycle.subscription_created
     event["data"]["object"]["metadata"] = {"bob_payments_customer_id": value, "bob_payments_order_id": value}
     event["data"]["object"]["items"]["data"][0]["price"]["metadata"] = {"bob_payments_id": value}

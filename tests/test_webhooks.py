@@ -282,11 +282,16 @@ def test_a_subscription_of_an_unseen_customer_links_it_from_metadata(client, lif
     assert Subscription.objects.get().customer == customer
 
 
-def test_a_customer_made_outside_the_app_is_created_ownerless(client, catalog):
+def test_a_customer_made_outside_the_app_is_created_ownerless(client, catalog, stripe_emulator):
+    from django_bob_payments.providers.stripe import StripeProvider
+
+    dashboard = StripeProvider().build_client().v1.customers.create({"email": "walkin@example.com"})
     price = stripe_objects.price("prod_pro", 1900, id="price_pro_monthly")
-    event = build_event("customer.subscription.created", stripe_objects.subscription("cus_dashboard", price))
+    event = build_event("customer.subscription.created", stripe_objects.subscription(dashboard.id, price))
     assert post(client, event).status_code == 200
-    link = ExternalCustomer.objects.get(external_id="cus_dashboard")
+    # Read once at Stripe: no metadata of ours, so made outside the app.
+    assert stripe_emulator.count("GET", "/v1/customers/:id") == 1
+    link = ExternalCustomer.objects.get(external_id=dashboard.id)
     assert link.customer.user is None
     assert link.customer.subscriptions.get().status == "active"
 
@@ -336,6 +341,7 @@ def test_a_failed_asynchronous_payment(client, lifecycle, received):
 
 
 def test_an_invoice_payment_failure(client, lifecycle, received):
+    post(client, lifecycle.customer_created)
     invoice = stripe_objects.invoice(lifecycle.customer_id, status="open", total=1900, subscription_id="sub_x")
     post(client, build_event("invoice.payment_failed", invoice))
     assert Invoice.objects.get().status == "open"
@@ -362,11 +368,12 @@ def test_catalog_drift_is_recorded_not_applied(client, catalog):
     assert "drift: name" in WebhookEvent.objects.get().outcome
 
 
-def test_a_deleted_provider_customer_drops_the_link(client, lifecycle, customer):
+def test_a_deleted_provider_customer_leaves_a_tombstone(client, lifecycle, customer):
     post(client, lifecycle.customer_created)
     deleted = build_event("customer.deleted", lifecycle.customer_created["data"]["object"], created=T0 + 10)
     post(client, deleted)
-    assert not ExternalCustomer.objects.exists()
+    link = ExternalCustomer.objects.get()
+    assert (link.deleted_at is not None, link.last_event_created) == (True, T0 + 10)
     assert Customer.objects.filter(pk=customer.pk).exists()
 
 

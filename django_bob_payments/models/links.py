@@ -38,6 +38,9 @@ class ExternalPaymentProvider(TimestampedModel):
             ),
         ]
 
+    # The filter that keeps only links of objects that still exist at the provider.
+    live_filter: dict[str, object] = {}
+
     def __str__(self) -> str:
         return f"{self.provider}:{self.external_id}"
 
@@ -51,14 +54,23 @@ def one_link_per_provider(owner_field: str) -> list[models.BaseConstraint]:
 
 
 class ExternalCustomer(ExternalPaymentProvider):
-    """The provider's ID of a customer."""
+    """
+    The provider's ID of a customer.
+
+    A customer deleted at the provider stays as a tombstone (``deleted_at`` and the watermark
+    of its last event), so that late events of it still reach the local customer and never
+    link it again; the next push of the local customer replaces it with a new provider
+    customer.
+    """
 
     # The field that points at the local row.
     owner_field = "customer"
+    live_filter = {"deleted_at__isnull": True}
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="external_ids", verbose_name=_("customer")
     )
+    deleted_at = models.DateTimeField(_("deleted at the provider"), null=True, blank=True, editable=False)
 
     class Meta(ExternalPaymentProvider.Meta):
         verbose_name = _("external customer")

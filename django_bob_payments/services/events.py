@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.dispatch import Signal
+from django.utils import timezone
 
 from django_bob_payments import signals
 from django_bob_payments.exceptions import WebhookHandlingError
@@ -159,16 +160,25 @@ class EventApplier:
         if context.customer is None:
             context.note("unknown customer: nothing to do")
             return
-        link = context.customer.external_ids.get(provider=event.provider, external_id=event.customer_key)
+        link = context.customer.external_ids.filter(provider=event.provider, external_id=event.customer_key).first()
+        if link is None:
+            # The event reached the customer its metadata names, which is linked to another one.
+            context.note(f"provider customer {event.customer_key} is not the one linked: not linked")
+            return
+        if link.deleted_at is not None:
+            context.note("the provider customer was deleted: its tombstone stays")
+            return
         if is_stale(link, context):
             context.note(f"stale: {link.last_event_id} is newer")
             return
-        if event.action == "deleted":
-            # The local customer stays (it is the truth); the next sync creates it again.
-            link.delete()
-            context.note("provider customer deleted: link removed")
-            return
         mark_applied(link, context)
+        if event.action == "deleted" or event.data.get("deleted"):
+            # A tombstone: late events still reach the local customer (it is the truth) and
+            # never link the deleted one again; the next push makes a new provider customer.
+            link.deleted_at = timezone.now()
+            link.save(update_fields=["deleted_at", "last_event_created", "last_event_id", "updated_at"])
+            context.note("provider customer deleted: kept as a tombstone")
+            return
         link.save(update_fields=["last_event_created", "last_event_id", "updated_at"])
         context.note("customer linked")
 

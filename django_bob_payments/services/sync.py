@@ -153,11 +153,24 @@ class ProviderSync:
     def _changes(self, desired: dict[str, Any], remote: RemoteObject) -> dict[str, Any]:
         return {key: value for key, value in desired.items() if remote.fields.get(key) != value}
 
-    def _save_links(self, link_model: type[models.Model], owner_field: str, links: dict[int, str]) -> None:
-        """Point each local row's link for this provider at its provider ID, in one query."""
+    def _save_links(
+        self,
+        link_model: type[models.Model],
+        owner_field: str,
+        links: dict[int, str],
+        linked: dict[int, str] | None = None,
+    ) -> None:
+        """
+        Point each local row's link for this provider at its provider ID, in one query; rows
+        whose live link (``linked``) already says so are left alone. A new ID starts a new
+        link: no watermark, no tombstone.
+        """
+        if linked:
+            links = {pk: external_id for pk, external_id in links.items() if linked.get(pk) != external_id}
         if not links or self.dry_run:
             return
         manager = link_model._default_manager
+        reset = [name for name in ("deleted_at", "last_event_created", "last_event_id") if hasattr(link_model, name)]
         # MySQL and MariaDB upsert on any unique key and take no conflict target.
         with_target = connections[manager.db].features.supports_update_conflicts_with_target
         manager.bulk_create(
@@ -167,16 +180,16 @@ class ProviderSync:
             ],
             update_conflicts=True,
             unique_fields=[owner_field, "provider"] if with_target else None,
-            update_fields=["external_id", "updated_at"],
+            update_fields=["external_id", "updated_at", *reset],
         )
 
     def _linked_ids(self, rows: list[Any]) -> dict[int, str]:
-        """The current provider ID of each row, from its prefetched links."""
+        """The current provider ID of each row, from its prefetched links (tombstones left out)."""
         return {
             row.pk: link.external_id
             for row in rows
             for link in row.external_ids.all()
-            if link.provider == self.provider.name
+            if link.provider == self.provider.name and getattr(link, "deleted_at", None) is None
         }
 
     def _archive_leftovers(self, kind: str, leftovers: dict[str, list[RemoteObject]], archive: Callable) -> None:
@@ -217,7 +230,7 @@ class ProviderSync:
                 )
                 self._attempt(kind, local_id, self._push_product, product, desired, remote, links)
                 done += 1
-            self._save_links(ExternalProduct, "product", links)
+            self._save_links(ExternalProduct, "product", links, linked)
             self.observer.progress(kind, done, total)
         self._archive_leftovers(kind, remote_index, self.provider.update_product)
 
@@ -276,7 +289,7 @@ class ProviderSync:
                     kind, local_id, self._push_price, pricing, candidates, linked.get(pricing.pk), product_ids, links
                 )
                 done += 1
-            self._save_links(ExternalPricing, "pricing", links)
+            self._save_links(ExternalPricing, "pricing", links, linked)
             self.observer.progress(kind, done, total)
         self._archive_leftovers(kind, remote_index, self.provider.update_price)
 
@@ -384,14 +397,22 @@ class ProviderSync:
             linked = self._linked_ids(page)
             links: dict[int, str] = {}
             for customer in page:
+                done += 1
                 local_id = str(customer.pk)
                 candidates = remote_index.pop(local_id, [])
+                if not self.owns_data(customer):
+                    # Made by a webhook for a provider customer created outside the app: the
+                    # provider holds its data, and pushing nothing would make a blank clone.
+                    report.unchanged += 1
+                    continue
                 remote = next((r for r in candidates if r.external_id == linked.get(customer.pk)), None) or (
                     candidates[0] if candidates else None
                 )
-                self._attempt(kind, local_id, self._push_customer, customer, remote, links)
-                done += 1
-            self._save_links(ExternalCustomer, "customer", links)
+                if remote is None and customer.pk in linked:
+                    # Linked, but without our metadata at the provider (linked by hand, say).
+                    remote = self.provider.retrieve_customer(linked[customer.pk])
+                self._attempt(kind, local_id, self._push_customer, customer, remote, links, self._tombstone(customer))
+            self._save_links(ExternalCustomer, "customer", links, linked)
             self._mark_synced(links)
             self.observer.progress(kind, done, total)
         for remotes in remote_index.values():
@@ -404,25 +425,51 @@ class ProviderSync:
                 sync_status=BillingInformation.SyncStatus.SYNCED
             ).update(sync_status=BillingInformation.SyncStatus.SYNCED, synced_at=timezone.now())
 
+    @staticmethod
+    def owns_data(customer: Customer) -> bool:
+        """Whether the local customer has data to push: an owner, or billing information."""
+        return (
+            customer.user_id is not None
+            or customer.organization_type_id is not None
+            or getattr(customer, "billing_information", None) is not None
+        )
+
     def sync_customer(self, customer: Customer) -> None:
         """Push one customer now: fetch its provider object (one call), then create or update it."""
         link = customer.external_ids.filter(provider=self.provider.name).first()
+        tombstone = link.external_id if link is not None and link.deleted_at is not None else None
+        if tombstone:
+            link = None
         remote = self.provider.retrieve_customer(link.external_id) if link else None
         links: dict[int, str] = {}
-        self._push_customer(customer, remote, links)
-        self._save_links(ExternalCustomer, "customer", links)
+        self._push_customer(customer, remote, links, tombstone)
+        self._save_links(ExternalCustomer, "customer", links, {customer.pk: link.external_id} if link else None)
 
-    def _push_customer(self, customer: Customer, remote: RemoteObject | None, links: dict[int, str]) -> None:
+    def _tombstone(self, customer: Customer) -> str | None:
+        """The provider ID of the customer's deleted provider customer, from its prefetched links."""
+        for link in customer.external_ids.all():
+            if link.provider == self.provider.name and link.deleted_at is not None:
+                return link.external_id
+        return None
+
+    def _push_customer(
+        self, customer: Customer, remote: RemoteObject | None, links: dict[int, str], replaces: str | None = None
+    ) -> None:
+        """Create or update the customer at the provider; ``replaces`` names a deleted one it succeeds."""
         report = self.report.kinds["customers"]
         local_id = str(customer.pk)
         desired = self.customer_fields(customer)
         if remote is None:
             self.observer.planned("customers", "create", f"{local_id} ({desired['email'] or 'no email'})")
             if not self.dry_run:
-                remote = self.provider.create_customer(
-                    local_id, desired, idempotency_key("customer", local_id, desired)
-                )
+                # A successor of a deleted customer needs its own key: the first create's key
+                # would replay the deleted customer.
+                content = {**desired, "replaces": replaces} if replaces else desired
+                key = idempotency_key("customer", local_id, content)
+                remote = self.provider.create_customer(local_id, desired, key)
                 links[customer.pk] = remote.external_id
+                # Linked at once, not with the page: its webhooks may arrive any moment.
+                self._save_links(ExternalCustomer, "customer", {customer.pk: remote.external_id})
             report.created += 1
             return
         changes = self._changes(desired, remote)

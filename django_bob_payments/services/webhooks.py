@@ -53,6 +53,27 @@ class DuplicateEvent(Exception):
     """Another delivery of the event was stored first: roll back this one's work."""
 
 
+class CustomerLookupNeeded(Exception):
+    """The event's provider customer is new to us and the event does not say whose it is."""
+
+    def __init__(self, event: ProviderEvent) -> None:
+        super().__init__(event.customer_key)
+        self.event = event
+
+
+@dataclass(frozen=True)
+class ResolvedCustomer:
+    """What the provider said of a customer: the local ID in its metadata, or that it is gone."""
+
+    local_id: int | None
+    deleted: bool
+
+
+# Events that record something on their customer: only these make an ownerless local
+# customer for a provider customer made outside the app.
+OWNERLESS_KINDS = ("subscription", "invoice")
+
+
 @dataclass
 class ReceiveResult:
     event: WebhookEvent
@@ -106,6 +127,8 @@ class WebhookInbox:
     def __init__(self, provider: PaymentProvider, applier: EventApplier | None = None) -> None:
         self.provider = provider
         self.applier = applier or EventApplier()
+        # Customers read at the provider to resolve them (events without our metadata).
+        self.provider_reads = 0
 
     # Receiving
 
@@ -126,7 +149,11 @@ class WebhookInbox:
         try:
             if event.unreadable:
                 raise WebhookHandlingError(event.unreadable, provider=event.provider, code="unreadable_event")
-            return ReceiveResult(self._apply_new(event, body))
+            try:
+                return ReceiveResult(self._apply_new(event, body))
+            except CustomerLookupNeeded:
+                # Rolled back; ask the provider whose customer this is, with no transaction open.
+                return ReceiveResult(self._apply_new(event, body, self.look_up_customer(event)))
         except DuplicateEvent:
             stored = WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id)
             if stored.status not in FINAL_STATUSES:
@@ -166,9 +193,9 @@ class WebhookInbox:
             return ReceiveResult(WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id), True)
         return ReceiveResult(row)
 
-    def _apply_new(self, event: ProviderEvent, body: bytes) -> WebhookEvent:
+    def _apply_new(self, event: ProviderEvent, body: bytes, resolved: ResolvedCustomer | None = None) -> WebhookEvent:
         with transaction.atomic():
-            context = self._apply(event)
+            context = self._apply(event, resolved)
             row = self._row(
                 event,
                 body,
@@ -222,27 +249,10 @@ class WebhookInbox:
         that a replay and a redelivery cannot both apply it. Returns the row with its new status.
         """
         try:
-            with transaction.atomic():
-                row = WebhookEvent.objects.select_for_update().get(pk=pk)
-                if row.status in FINAL_STATUSES:
-                    return row
-                event = self.provider.parse_event(row.payload)
-                rejection = self.rejection(event)
-                if rejection or not event.handled:
-                    row.status = Status.REJECTED if rejection else Status.IGNORED
-                    row.outcome = rejection or "no handler for this event type"
-                    row.processed_at = timezone.now()
-                    row.save(update_fields=["status", "outcome", "processed_at"])
-                    return row
-                if event.unreadable:
-                    raise WebhookHandlingError(event.unreadable, provider=event.provider, code="unreadable_event")
-                context = self._apply(event)
-                row.status = Status.PROCESSED
-                row.attempts += 1
-                row.outcome = storable("; ".join(context.notes))
-                row.last_error = ""
-                row.processed_at = timezone.now()
-                row.save(update_fields=["status", "attempts", "outcome", "last_error", "processed_at"])
+            try:
+                return self._apply_stored(pk, None)
+            except CustomerLookupNeeded as lookup:
+                return self._apply_stored(pk, self.look_up_customer(lookup.event))
         except Exception as err:
             row = WebhookEvent.objects.get(pk=pk)
             status = self._log_failure(row.event_id, row.type, err)
@@ -252,6 +262,30 @@ class WebhookInbox:
             row.refresh_from_db()
             signals.webhook_event_failed.send_robust(sender=type(self), event=row, error=err)
             return row
+
+    def _apply_stored(self, pk: int, resolved: ResolvedCustomer | None) -> WebhookEvent:
+        """One try at applying a stored event, in a transaction that holds its row."""
+        with transaction.atomic():
+            row = WebhookEvent.objects.select_for_update().get(pk=pk)
+            if row.status in FINAL_STATUSES:
+                return row
+            event = self.provider.parse_event(row.payload)
+            rejection = self.rejection(event)
+            if rejection or not event.handled:
+                row.status = Status.REJECTED if rejection else Status.IGNORED
+                row.outcome = rejection or "no handler for this event type"
+                row.processed_at = timezone.now()
+                row.save(update_fields=["status", "outcome", "processed_at"])
+                return row
+            if event.unreadable:
+                raise WebhookHandlingError(event.unreadable, provider=event.provider, code="unreadable_event")
+            context = self._apply(event, resolved)
+            row.status = Status.PROCESSED
+            row.attempts += 1
+            row.outcome = storable("; ".join(context.notes))
+            row.last_error = ""
+            row.processed_at = timezone.now()
+            row.save(update_fields=["status", "attempts", "outcome", "last_error", "processed_at"])
         self._send(context, row)
         return row
 
@@ -262,17 +296,25 @@ class WebhookInbox:
 
     # The apply step
 
-    def _apply(self, event: ProviderEvent) -> ApplyContext:
+    def _apply(self, event: ProviderEvent, resolved: ResolvedCustomer | None = None) -> ApplyContext:
         """Lock the event's customer and run its handler. Must run inside a transaction."""
-        customer = self.lock_customer(event)
+        customer = self.lock_customer(event, resolved)
         context = ApplyContext(event=event, customer=customer)
+        if resolved is not None:
+            context.note(f"read customer {event.customer_key} at the provider")
         self.applier.apply(context)
         return context
 
-    def lock_customer(self, event: ProviderEvent) -> Customer | None:
+    def lock_customer(self, event: ProviderEvent, resolved: ResolvedCustomer | None = None) -> Customer | None:
         """
-        The local customer of the event, locked until the transaction ends; linked, or
-        created, when the provider's customer is new to us. None for events about no customer.
+        The local customer of the event, locked until the transaction ends; None for events
+        about no customer, or about a provider customer that is not (or no longer) ours.
+
+        A provider customer seen for the first time is resolved by the local ID our metadata
+        carries: from the event, or else read once from the provider (``resolved``; the first
+        call raises CustomerLookupNeeded so the read happens outside the transaction). Only a
+        customer genuinely made outside the app (no metadata of ours) becomes a new, ownerless
+        local customer, and only for an event that records something on it.
         """
         if not event.customer_key:
             return None
@@ -286,17 +328,37 @@ class WebhookInbox:
             return customer
         if event.kind == "customer" and event.action == "deleted":
             return None
-        return Customer.objects.select_for_update().get(pk=self._link_customer(event))
-
-    def _link_customer(self, event: ProviderEvent) -> int:
-        """Link the provider's customer to the local one its metadata names, or to a new one."""
         hint = local_pk(event.data.get("local_id") if event.kind == "customer" else event.data.get("customer_local_id"))
+        if hint is None:
+            if resolved is None:
+                raise CustomerLookupNeeded(event)
+            if resolved.deleted:
+                return None
+            hint = resolved.local_id
+        if hint is None and event.kind not in OWNERLESS_KINDS:
+            return None
+        return Customer.objects.select_for_update().get(pk=self._link_customer(event, hint))
+
+    def _link_customer(self, event: ProviderEvent, hint: int | None) -> int:
+        """
+        Link the provider's customer to the local one ``hint`` names, or to a new, ownerless
+        one when there is no hint. A local customer linked to another provider customer
+        already keeps that link: the event is applied to it without linking this one.
+        """
         try:
             with transaction.atomic():
-                customer = None
-                if hint:
-                    customer = Customer.objects.filter(pk=hint).exclude(external_ids__provider=event.provider).first()
-                if customer is None:
+                if hint is not None:
+                    customer = Customer.objects.filter(pk=hint).first()
+                    if customer is None:
+                        raise WebhookHandlingError(
+                            f"The provider's customer {event.customer_key} names local customer {hint}, "
+                            "which does not exist.",
+                            provider=event.provider,
+                            code="unknown_customer",
+                        )
+                    if ExternalCustomer.objects.filter(customer=customer, provider=event.provider).exists():
+                        return customer.pk
+                else:
                     # Created at the provider outside the app (the dashboard, a payment link).
                     customer = Customer.objects.create()
                 ExternalCustomer.objects.create(
@@ -306,6 +368,14 @@ class WebhookInbox:
         except IntegrityError:
             # Another process linked it first.
             return ExternalCustomer.objects.get(provider=event.provider, external_id=event.customer_key).customer_id
+
+    def look_up_customer(self, event: ProviderEvent) -> ResolvedCustomer:
+        """Read the event's customer at the provider (one API call) to learn whose it is."""
+        self.provider_reads += 1
+        remote = self.provider.retrieve_customer(event.customer_key)
+        if remote is None:
+            return ResolvedCustomer(local_id=None, deleted=True)
+        return ResolvedCustomer(local_id=local_pk(remote.local_id), deleted=False)
 
     def _send(self, context: ApplyContext, row: WebhookEvent) -> None:
         """Send the handlers' signals, then webhook_event_processed, after the commit."""
