@@ -109,6 +109,19 @@ class BillingInformationAdmin(admin.ModelAdmin):
     raw_id_fields = ("customer",)
 
 
+class SubscriptionItemInline(admin.TabularInline):
+    """The subscription's items as the provider reported them: shown, not edited."""
+
+    model = models.SubscriptionItem
+    extra = 0
+    readonly_fields = ("pricing", "quantity", "provider", "external_id")
+    fields = readonly_fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(models.Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     list_display = (
@@ -124,7 +137,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("customer__user__email", "customer__billing_information__email", "external_ids__external_id")
     list_select_related = ("customer__user", "pricing__product")
     raw_id_fields = ("customer", "pricing", "scheduled_pricing")
-    inlines = [type("ExternalSubscriptionInline", (ExternalInline,), {"model": models.ExternalSubscription})]
+    inlines = [
+        SubscriptionItemInline,
+        type("ExternalSubscriptionInline", (ExternalInline,), {"model": models.ExternalSubscription}),
+    ]
 
 
 class PaymentAttemptInline(admin.TabularInline):
@@ -165,6 +181,13 @@ class RecordAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(models.SubscriptionItem)
+class SubscriptionItemAdmin(RecordAdmin):
+    list_display = ("subscription", "pricing", "quantity", "provider", "external_id")
+    search_fields = ("external_id", "subscription__external_ids__external_id")
+    list_select_related = ("pricing__product", "subscription__customer__user", "subscription__pricing__product")
 
 
 @admin.register(models.Invoice)

@@ -25,6 +25,9 @@ def data(user, monthly):
     models.ExternalPricing.objects.create(pricing=monthly, provider="stripe", external_id="price_admin")
     subscription = models.Subscription.objects.create(customer=customer, pricing=monthly, status="active")
     models.ExternalSubscription.objects.create(subscription=subscription, provider="stripe", external_id="sub_admin")
+    models.SubscriptionItem.objects.create(
+        subscription=subscription, pricing=monthly, quantity=2, provider="stripe", external_id="si_admin"
+    )
     order = models.Order.objects.create(customer=customer, pricing=monthly, currency="eur", amount_total=1900)
     models.PaymentAttempt.objects.create(order=order, provider="stripe", currency="eur", external_id="cs_admin")
     models.Invoice.objects.create(

@@ -388,12 +388,13 @@ def test_applying_an_event_takes_a_fixed_number_of_queries(
 ):
     post(client, lifecycle.customer_created)
     post(client, lifecycle.subscription_created)
-    # BEGIN, find and lock the customer, the subscription with its plan, two updates, the
-    # event's insert, COMMIT. (The price is known from its metadata.)
-    with django_assert_num_queries(7):
+    # BEGIN, find and lock the customer, the subscription with its plan, its items, the
+    # subscription's and the changed item's updates, the watermark, the event's insert,
+    # COMMIT. (The price is known from its metadata.)
+    with django_assert_num_queries(9):
         post(client, lifecycle.subscription_updated)
     # A redelivery redoes that work and is rolled back by the insert, then reads the record.
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         assert post(client, lifecycle.subscription_updated).json()["duplicate"] is True
 
 

@@ -21,7 +21,7 @@ from django_bob_payments.models.links import (
     ExternalSubscription,
 )
 from django_bob_payments.models.orders import Invoice, Order, PaymentAttempt
-from django_bob_payments.models.subscriptions import Subscription
+from django_bob_payments.models.subscriptions import Subscription, SubscriptionItem
 from django_bob_payments.models.webhooks import BillingEmail, WebhookEvent
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Product",
     "Provider",
     "Subscription",
+    "SubscriptionItem",
     "TimestampedModel",
     "WebhookEvent",
     "currency_validator",

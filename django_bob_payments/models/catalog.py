@@ -35,6 +35,17 @@ class Product(TimestampedModel):
         blank=True,
         help_text=_('Names of the features the plan grants, for example ["api", "sso"].'),
     )
+    is_addon = models.BooleanField(
+        _("add-on"),
+        default=False,
+        help_text=_("Bought beside a plan in the same subscription, not as the plan itself."),
+    )
+    per_unit_limits = models.JSONField(
+        _("limits per unit"),
+        default=list,
+        blank=True,
+        help_text=_('Names of the limits granted per unit bought, multiplied by the quantity, for example ["seats"].'),
+    )
     max_subscriptions_per_customer = models.PositiveIntegerField(
         _("active subscriptions allowed per customer"),
         null=True,

@@ -7,13 +7,19 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from django_bob_payments.models.base import TimestampedModel
+from django_bob_payments.models.base import Provider, TimestampedModel
 from django_bob_payments.models.catalog import Pricing
 from django_bob_payments.models.customers import Customer
 
 
 class Subscription(TimestampedModel):
-    """A customer's recurring purchase of a pricing, mirrored from the provider's state."""
+    """
+    A customer's recurring purchase, mirrored from the provider's state.
+
+    ``pricing`` and ``quantity`` are the plan's: the item whose product is not an add-on.
+    Every item, the plan's and the add-ons', is recorded in ``items``; ``entitlements``
+    combines them.
+    """
 
     class Status(models.TextChoices):
         INCOMPLETE = "incomplete", _("Incomplete")
@@ -78,3 +84,30 @@ class Subscription(TimestampedModel):
     @property
     def is_entitled(self) -> bool:
         return self.status in self.ENTITLED_STATUSES
+
+
+class SubscriptionItem(TimestampedModel):
+    """One line of a subscription at the provider: a pricing and its quantity."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="items", verbose_name=_("subscription")
+    )
+    pricing = models.ForeignKey(
+        Pricing, on_delete=models.PROTECT, related_name="subscription_items", verbose_name=_("pricing")
+    )
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    provider = models.CharField(_("provider"), max_length=32, choices=Provider.choices)
+    external_id = models.CharField(_("external ID"), max_length=255)
+
+    class Meta:
+        verbose_name = _("subscription item")
+        verbose_name_plural = _("subscription items")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "external_id"], name="bob_payments_subscriptionitem_unique_external_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.pricing_id}"

@@ -32,6 +32,7 @@ from django_bob_payments.models import (
     Pricing,
     Product,
     Subscription,
+    SubscriptionItem,
 )
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.services.plans import PlanService
@@ -234,11 +235,11 @@ class EventApplier:
         if subscription is not None and subscription.status in ENDED_STATUSES and data["status"] not in ENDED_STATUSES:
             context.note(f"stale: the subscription has ended ({subscription.status}); {data['status']} is older")
             return
-        if subscription is not None and data["price_local_id"] == str(subscription.pricing_id):
-            # The price still names the subscription's pricing in its metadata: no look-up.
-            pricing = subscription.pricing
-        else:
-            pricing = self.resolve_pricing(context, data["price_external_id"], data["price_local_id"])
+        items = self._items(data)
+        pricings = self._item_pricings(context, items, subscription)
+        # The plan is the item whose product is not an add-on; add-ons are recorded beside it.
+        plan_index = next((index for index, pricing in enumerate(pricings) if not pricing.product.is_addon), 0)
+        plan_item, pricing = items[plan_index], pricings[plan_index]
         created = subscription is None
         previous_status = "" if created else subscription.status
         if created:
@@ -246,17 +247,28 @@ class EventApplier:
         plan_changed = subscription.pricing_id != pricing.pk
         subscription.pricing = pricing
         subscription.status = data["status"]
-        subscription.quantity = data["quantity"]
-        subscription.current_period_start = from_timestamp(data["current_period_start"])
-        subscription.current_period_end = from_timestamp(data["current_period_end"])
+        subscription.quantity = plan_item["quantity"]
+        # Since basil the billing period is on each item: the plan's is the subscription's.
+        subscription.current_period_start = from_timestamp(plan_item["current_period_start"])
+        subscription.current_period_end = from_timestamp(plan_item["current_period_end"])
         subscription.cancel_at_period_end = data["cancel_at_period_end"]
         subscription.cancel_at = from_timestamp(data["cancel_at"])
         subscription.canceled_at = from_timestamp(data["canceled_at"])
         subscription.ended_at = from_timestamp(data["ended_at"])
         subscription.trial_start = from_timestamp(data["trial_start"])
         subscription.trial_end = from_timestamp(data["trial_end"])
-        if plan_changed:
-            subscription.entitlements = self.plans.entitlements_for(pricing.product)
+        held_items = [] if created else list(subscription.items.all())
+        wanted_items = [
+            (item["external_id"], item_pricing, item["quantity"])
+            for item, item_pricing in zip(items, pricings, strict=True)
+        ]
+        items_changed = sorted((i.external_id, i.pricing_id, i.quantity) for i in held_items) != sorted(
+            (external_id, item_pricing.pk, quantity) for external_id, item_pricing, quantity in wanted_items
+        )
+        if items_changed:
+            subscription.entitlements = self.plans.combined_entitlements(
+                [(item_pricing.product, quantity) for _, item_pricing, quantity in wanted_items]
+            )
         if subscription.scheduled_pricing_id == pricing.pk and subscription.scheduled_quantity in (
             None,
             subscription.quantity,
@@ -264,6 +276,8 @@ class EventApplier:
             subscription.scheduled_pricing = None
             subscription.scheduled_quantity = None
         subscription.save()
+        if items_changed:
+            self._replace_items(context, subscription, held_items, wanted_items)
         limit_may_change = created or plan_changed or previous_status not in Subscription.ENTITLED_STATUSES
         if created:
             link = ExternalSubscription(
@@ -286,6 +300,75 @@ class EventApplier:
             context.note(f"subscription {subscription.pk} updated ({previous_status} -> {subscription.status})")
         if subscription.status == Subscription.Status.CANCELED and previous_status != Subscription.Status.CANCELED:
             context.signal(signals.subscription_canceled, subscription=subscription)
+
+    @staticmethod
+    def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The subscription's items; a provider that names one price only makes one item of it."""
+        items = data.get("items")
+        if items is None:
+            items = [
+                {
+                    "external_id": f"{data['external_id']}#0",
+                    "price_external_id": data["price_external_id"],
+                    "price_local_id": data["price_local_id"],
+                    "quantity": data["quantity"],
+                    "current_period_start": data["current_period_start"],
+                    "current_period_end": data["current_period_end"],
+                }
+            ]
+        if not items:
+            raise WebhookHandlingError("The subscription has no items.", code="no_items")
+        # Metered items have no quantity.
+        return [{**item, "quantity": 1 if item["quantity"] is None else item["quantity"]} for item in items]
+
+    def _item_pricings(
+        self, context: ApplyContext, items: list[dict[str, Any]], subscription: Subscription | None
+    ) -> list[Pricing]:
+        """The local pricing of each item's price, in the items' order; one query at most."""
+        if subscription is not None and len(items) == 1 and items[0]["price_local_id"] == str(subscription.pricing_id):
+            # The price still names the subscription's pricing in its metadata: no look-up.
+            return [subscription.pricing]
+        links = {
+            link.external_id: link.pricing
+            for link in ExternalPricing.objects.select_related("pricing__product").filter(
+                provider=context.event.provider, external_id__in={item["price_external_id"] for item in items}
+            )
+        }
+        return [
+            links.get(item["price_external_id"])
+            or self.resolve_pricing(context, item["price_external_id"], item["price_local_id"])
+            for item in items
+        ]
+
+    @staticmethod
+    def _replace_items(
+        context: ApplyContext,
+        subscription: Subscription,
+        held: list[SubscriptionItem],
+        wanted: list[tuple[str, Pricing, int]],
+    ) -> None:
+        """Make the recorded items those of the event: update, add and remove."""
+        by_id = {item.external_id: item for item in held}
+        new = []
+        for external_id, pricing, quantity in wanted:
+            item = by_id.pop(external_id, None)
+            if item is None:
+                new.append(
+                    SubscriptionItem(
+                        subscription=subscription,
+                        pricing=pricing,
+                        quantity=quantity,
+                        provider=context.event.provider,
+                        external_id=external_id,
+                    )
+                )
+            elif (item.pricing_id, item.quantity) != (pricing.pk, quantity):
+                item.pricing, item.quantity = pricing, quantity
+                item.save(update_fields=["pricing", "quantity", "updated_at"])
+        if by_id:
+            SubscriptionItem.objects.filter(pk__in=[item.pk for item in by_id.values()]).delete()
+        if new:
+            SubscriptionItem.objects.bulk_create(new)
 
     @staticmethod
     def _held_subscription(subscription: Subscription) -> dict[str, Any]:

@@ -20,9 +20,29 @@ class PlanService:
     def __init__(self, subscriptions: SubscriptionService | None = None) -> None:
         self.subscriptions = subscriptions or SubscriptionService()
 
-    def entitlements_for(self, product: Product) -> dict[str, Any]:
-        """The snapshot a subscription to ``product`` grants."""
-        return {"limits": dict(product.limits or {}), "features": list(product.features or [])}
+    def entitlements_for(self, product: Product, quantity: int = 1) -> dict[str, Any]:
+        """The snapshot a subscription to ``quantity`` of ``product`` grants."""
+        return self.combined_entitlements([(product, quantity)])
+
+    def combined_entitlements(self, items: list[tuple[Product, int]]) -> dict[str, Any]:
+        """
+        What a subscription of several items (a plan and its add-ons, each a product and a
+        quantity) grants: the union of their features, and their numeric limits added up,
+        each times the item's quantity where its product grants that limit per unit (seats).
+        """
+        limits: dict[str, Any] = {}
+        features: list[str] = []
+        for product, quantity in items:
+            per_unit = set(product.per_unit_limits or [])
+            for name, value in (product.limits or {}).items():
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    limits.setdefault(name, value)
+                    continue
+                granted = value * quantity if name in per_unit else value
+                previous = limits.get(name)
+                limits[name] = granted + previous if isinstance(previous, (int, float)) else granted
+            features.extend(feature for feature in product.features or [] if feature not in features)
+        return {"limits": limits, "features": features}
 
     def check_quantity(self, product: Product, quantity: int) -> None:
         """Raise PurchaseNotAllowed when ``quantity`` is outside the product's range."""

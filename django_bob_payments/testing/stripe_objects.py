@@ -198,12 +198,14 @@ def subscription(
 ) -> dict[str, Any]:
     subscription_id = fields.pop("id", None) or new_id("sub")
     start = _now() if current_period_start is None else current_period_start
+    # One subscription's item keeps its ID from event to event, as at Stripe.
     item = subscription_item(
         price_obj,
         subscription_id,
         quantity=quantity,
         current_period_start=start,
         current_period_end=current_period_end,
+        id=fields.pop("item_id", None) or f"si_{subscription_id.partition('_')[2] or subscription_id}",
     )
     obj = {
         "id": subscription_id,
