@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_FROM": None,
     # Addresses that receive a blind copy of every billing email (an accounting inbox).
     "EMAIL_BCC": [],
+    # Seconds a billing email's delivery may hold the request that caused it (a webhook);
+    # past it the message is left failed for sendbillingemails. None waits for the backend.
+    "EMAIL_SEND_TIMEOUT": 5,
     # A page of your site where customers manage billing, linked from the emails.
     "BILLING_PAGE_URL": None,
     # Largest webhook body accepted, in bytes; a larger one is refused with a 400.

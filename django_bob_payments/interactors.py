@@ -26,6 +26,7 @@ import logging
 from typing import Any
 
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from django_bob_payments import signals
@@ -362,8 +363,24 @@ class PaymentInteractor:
         return subscription
 
     def get_webhook_inbox(self, provider_name: str = "stripe") -> WebhookInbox:
-        """The inbox that stores and applies ``provider_name``'s events."""
-        return WebhookInbox(get_provider(provider_name), EventApplier(self.plans))
+        """The inbox that stores and applies ``provider_name``'s events, with this interactor's side effects."""
+        return WebhookInbox(get_provider(provider_name), EventApplier(self.plans), self.record_side_effects)
+
+    def record_side_effects(self, signal: Signal, kwargs: dict[str, Any]) -> None:
+        """
+        Record, inside the transaction that applies a webhook event, the billing email that
+        a signal the event will send implies; it is sent after the commit. Kinds switched off
+        in ``EMAILS_ENABLED`` cost nothing.
+        """
+        if signal is signals.invoice_paid and self.mailer.enabled("payment_receipt"):
+            self.email_payment_receipt(kwargs["invoice"])
+        elif signal is signals.payment_failed and kwargs.get("invoice") and self.mailer.enabled("payment_failed"):
+            # A failed checkout payment happens while the customer is on the page: no email.
+            self.email_payment_failed(kwargs["invoice"])
+        elif signal is signals.subscription_canceled and self.mailer.enabled("subscription_canceled"):
+            self.email_subscription_canceled(kwargs["subscription"])
+        elif signal is signals.subscription_trial_will_end and self.mailer.enabled("trial_ending"):
+            self.email_trial_ending(kwargs["subscription"])
 
     def handle_webhook_from_stripe(self, payload: dict[str, Any], body: bytes | None = None) -> ReceiveResult:
         """

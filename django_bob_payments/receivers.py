@@ -30,35 +30,12 @@ def remove_remote_objects(sender: Any, instance: Any, **kwargs: Any) -> None:
         )
 
 
-# Billing emails, each a thin call to the interactor so a project can change or drop it.
-
-
-def email_payment_receipt(sender: Any, invoice: Any, **kwargs: Any) -> None:
-    get_payment_interactor().email_payment_receipt(invoice)
-
-
-def email_payment_failed(sender: Any, invoice: Any = None, **kwargs: Any) -> None:
-    # Failed invoice payments only: a failed checkout payment happens while the customer is on the page.
-    if invoice is not None:
-        get_payment_interactor().email_payment_failed(invoice)
-
-
-def email_subscription_canceled(sender: Any, subscription: Any, **kwargs: Any) -> None:
-    get_payment_interactor().email_subscription_canceled(subscription)
-
-
-def email_trial_ending(sender: Any, subscription: Any, **kwargs: Any) -> None:
-    get_payment_interactor().email_trial_ending(subscription)
+# Billing emails of webhook events are recorded by the inbox itself, in the event's
+# transaction (PaymentInteractor.record_side_effects); this one follows revalidatevat.
 
 
 def email_vat_invalid(sender: Any, billing_information: Any, **kwargs: Any) -> None:
     get_payment_interactor().email_vat_invalid(billing_information)
 
 
-EMAIL_RECEIVERS = {
-    "invoice_paid": email_payment_receipt,
-    "payment_failed": email_payment_failed,
-    "subscription_canceled": email_subscription_canceled,
-    "subscription_trial_will_end": email_trial_ending,
-    "vat_number_invalidated": email_vat_invalid,
-}
+EMAIL_RECEIVERS = {"vat_number_invalidated": email_vat_invalid}

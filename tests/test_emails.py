@@ -261,3 +261,80 @@ def test_the_receipt_speaks_the_customers_language(lifecycle, customer, locale, 
     message = mail.outbox[0]
     assert message.subject == subject.format(pk=customer.pk)
     assert phrase in message.body
+
+
+# The outbox: the email is recorded in the event's transaction, delivered after the commit.
+
+
+class ProcessDied(BaseException):
+    """The worker is killed: nothing after this point runs."""
+
+
+def test_the_email_is_recorded_in_the_events_transaction(
+    lifecycle, client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django_bob_payments.services.webhooks import WebhookInbox
+
+    post_event(client, lifecycle.customer_created)
+    post_event(client, lifecycle.subscription_created)
+
+    def die(self, context, row):
+        raise ProcessDied
+
+    # The process dies right after the event's commit, before anything that follows it runs.
+    monkeypatch.setattr(WebhookInbox, "_send", die)
+    with django_capture_on_commit_callbacks(execute=False), pytest.raises(ProcessDied):
+        post_event(client, lifecycle.invoice_paid)
+    monkeypatch.undo()
+    assert mail.outbox == []
+    record = BillingEmail.objects.get()
+    assert record.status == "pending"
+    # A redelivery of the event is a duplicate and records nothing more.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_event(client, lifecycle.invoice_paid).json()["duplicate"] is True
+    assert BillingEmail.objects.count() == 1 and mail.outbox == []
+    # The retry command sends what the dead process left, once.
+    call_command("sendbillingemails", "--minutes", "0", stdout=io.StringIO())
+    call_command("sendbillingemails", "--minutes", "0", stdout=io.StringIO())
+    assert len(mail.outbox) == 1
+    record.refresh_from_db()
+    assert record.status == "sent"
+
+
+def test_a_rolled_back_event_records_no_email(lifecycle, post, monkeypatch):
+    from django_bob_payments.services.events import EventApplier
+
+    post(lifecycle.customer_created)
+    original = EventApplier.handle_invoice
+
+    def crash_after_writing(self, context):
+        original(self, context)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(EventApplier, "handle_invoice", crash_after_writing)
+    assert post(lifecycle.invoice_paid).status_code == 500
+    assert not BillingEmail.objects.exists() and mail.outbox == []
+
+
+def test_a_mail_server_that_never_answers_does_not_hold_the_webhook(lifecycle, post, settings):
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)  # accepts connections, never says a word
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", silent.getsockname()[1]
+    settings.EMAIL_TIMEOUT = None
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "EMAIL_SEND_TIMEOUT": 1}
+    try:
+        post(lifecycle.customer_created)
+        started = time.monotonic()
+        response = post(lifecycle.invoice_paid)
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 200
+    assert elapsed < 2.5
+    record = BillingEmail.objects.get()
+    assert record.status == "failed" and "did not answer within 1 s" in record.last_error

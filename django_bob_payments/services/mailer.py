@@ -15,6 +15,7 @@ Templates live in ``templates/django_bob_payments/email/``: ``<kind>_subject.txt
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -111,7 +112,7 @@ class MailerService:
             email.attach_alternative(message.body_html, "text/html")
         message.attempts += 1
         try:
-            email.send()
+            self._send_within(email, bob_settings.EMAIL_SEND_TIMEOUT)
         except Exception as err:
             message.status = BillingEmail.Status.FAILED
             message.last_error = f"{type(err).__name__}: {err}"[:2000]
@@ -123,6 +124,35 @@ class MailerService:
         message.last_error = ""
         message.save(update_fields=["status", "attempts", "last_error", "sent_at"])
         return True
+
+    @staticmethod
+    def _send_within(email: EmailMultiAlternatives, timeout: float | None) -> None:
+        """
+        Send through the configured backend, giving up waiting after ``timeout`` seconds
+        (TimeoutError), whatever the backend: the send runs in a thread of its own, which
+        touches no database. A send that answers after the timeout may still go out; the
+        message is then recorded failed and may be sent again by ``sendbillingemails``.
+        """
+        if not timeout:
+            email.send()
+            return
+        outcome: dict[str, BaseException | None] = {}
+
+        def send() -> None:
+            try:
+                email.send()
+            except BaseException as err:
+                outcome["error"] = err
+            else:
+                outcome["error"] = None
+
+        worker = threading.Thread(target=send, name="bob-payments-email", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if "error" not in outcome:
+            raise TimeoutError(f"the mail server did not answer within {timeout:g} s")
+        if outcome["error"] is not None:
+            raise outcome["error"]
 
     def retry(self, older_than_minutes: int = 10) -> tuple[int, int]:
         """

@@ -8,6 +8,10 @@ the event as processed. The unique (provider, event ID) constraint makes the ins
 concurrent duplicate fail, which rolls back that duplicate's work: an event is applied once
 however many times, and however concurrently, it is delivered.
 
+Side effects go through an outbox: the billing emails an event implies are recorded in its
+transaction (``side_effects``) and delivered after the commit, so a crash at any point
+neither loses nor doubles one (``sendbillingemails`` sends what a dead process left).
+
 Two kinds of failure, both rolled back and stored in a transaction of their own:
 
 - transient (a database error, a lock timeout, any unexpected exception): stored as failed
@@ -29,11 +33,13 @@ import datetime
 import json
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from django_bob_payments import signals
@@ -68,6 +74,10 @@ class ResolvedCustomer:
     local_id: int | None
     deleted: bool
 
+
+# Records, inside the event's transaction, what a signal the event will send implies (an
+# email to send after the commit): called with the signal and its keyword arguments.
+SideEffects = Callable[[Signal, dict[str, Any]], None]
 
 # Events that record something on their customer: only these make an ownerless local
 # customer for a provider customer made outside the app.
@@ -124,9 +134,15 @@ def _error_text(err: BaseException) -> str:
 class WebhookInbox:
     """Receives, stores and applies one provider's events."""
 
-    def __init__(self, provider: PaymentProvider, applier: EventApplier | None = None) -> None:
+    def __init__(
+        self,
+        provider: PaymentProvider,
+        applier: EventApplier | None = None,
+        side_effects: SideEffects | None = None,
+    ) -> None:
         self.provider = provider
         self.applier = applier or EventApplier()
+        self.side_effects = side_effects
         # Customers read at the provider to resolve them (events without our metadata).
         self.provider_reads = 0
 
@@ -303,6 +319,11 @@ class WebhookInbox:
         if resolved is not None:
             context.note(f"read customer {event.customer_key} at the provider")
         self.applier.apply(context)
+        if self.side_effects is not None:
+            # The outbox: effects (billing emails) are recorded in this transaction, so they
+            # exist exactly when the event was applied, and are delivered after the commit.
+            for signal, kwargs in context.pending_signals:
+                self.side_effects(signal, kwargs)
         return context
 
     def lock_customer(self, event: ProviderEvent, resolved: ResolvedCustomer | None = None) -> Customer | None:
