@@ -149,3 +149,29 @@ def test_a_checkout_for_a_customer_whose_stripe_customer_was_deleted_makes_a_fre
     assert ExternalCustomer.objects.get(customer=payer).external_id != old_id
     assert Order.objects.get().customer == payer
     assert WebhookEvent.objects.get().status == "processed"
+
+
+def test_tax_id_events_have_a_watermark(client, payer):
+    ExternalCustomer.objects.create(customer=payer, provider="stripe", external_id="cus_tax")
+    tax_id = stripe_objects.tax_id("cus_tax", "DE123456789", id="txi_1", status="pending")
+    created = build_event("customer.tax_id.created", tax_id, created=1_800_000_000)
+    verified = build_event(
+        "customer.tax_id.updated", dict(tax_id, verification={"status": "verified"}), created=1_800_000_090
+    )
+    post_event(client, verified)
+    post_event(client, created)  # late, and older
+    assert BillingInformation.objects.get().provider_vat_status == "verified"
+    # Same second: a created event never overwrites an update of its second.
+    same = build_event("customer.tax_id.created", tax_id, created=1_800_000_090)
+    post_event(client, same)
+    assert BillingInformation.objects.get().provider_vat_status == "verified"
+    # A deletion is final for that tax ID; a new tax ID of the same number starts afresh.
+    post_event(client, build_event("customer.tax_id.deleted", tax_id, created=1_800_000_100))
+    post_event(client, verified)
+    assert BillingInformation.objects.get().provider_vat_status == ""
+    replacement = stripe_objects.tax_id("cus_tax", "DE123456789", id="txi_2", status="verified")
+    post_event(client, build_event("customer.tax_id.created", replacement, created=1_800_000_200))
+    assert BillingInformation.objects.get().provider_vat_status == "verified"
+    # A late event of the replaced tax ID is older: it changes nothing.
+    post_event(client, build_event("customer.tax_id.updated", dict(tax_id, id="txi_1"), created=1_800_000_150))
+    assert BillingInformation.objects.get().provider_vat_status == "verified"

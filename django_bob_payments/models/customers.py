@@ -157,6 +157,13 @@ class BillingInformation(TimestampedModel):
         blank=True,
         help_text=_("The provider's own verification of the VAT number: pending, verified, unverified, unavailable."),
     )
+    provider_tax_id = models.CharField(
+        _("provider's tax ID"), max_length=255, blank=True, editable=False, help_text=_("Whose check is recorded.")
+    )
+    provider_tax_id_event = models.BigIntegerField(
+        _("last applied tax ID event time"), null=True, blank=True, editable=False
+    )
+    provider_tax_id_deleted = models.BooleanField(_("provider's tax ID deleted"), default=False, editable=False)
     tax_exempt = models.CharField(_("tax status"), max_length=8, choices=TaxExempt.choices, default=TaxExempt.NONE)
     sync_status = models.CharField(
         _("provider sync"), max_length=8, choices=SyncStatus.choices, default=SyncStatus.PENDING

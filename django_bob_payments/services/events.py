@@ -192,8 +192,32 @@ class EventApplier:
         if data["value"].replace(" ", "").upper() != billing.vat_number.replace(" ", "").upper():
             context.note(f"tax ID {data['value']} is not the current VAT number: ignored")
             return
-        billing.provider_vat_status = "" if context.event.action == "deleted" else data["verification_status"]
-        billing.save(update_fields=["provider_vat_status", "updated_at"])
+        event = context.event
+        held = billing.provider_tax_id_event
+        if held is not None:
+            # The watermark of the tax ID check recorded: an older event (of this tax ID or of
+            # the one it replaced), a created event of its second, or anything after the
+            # deletion of this tax ID changes nothing.
+            same = billing.provider_tax_id == data["external_id"]
+            if event.created < held or (
+                same and (billing.provider_tax_id_deleted or (event.created == held and event.action == "created"))
+            ):
+                context.note(f"stale: a newer tax ID event ({billing.provider_tax_id}) is recorded")
+                return
+        deleted = event.action == "deleted"
+        billing.provider_vat_status = "" if deleted else data["verification_status"]
+        billing.provider_tax_id = data["external_id"]
+        billing.provider_tax_id_event = event.created
+        billing.provider_tax_id_deleted = deleted
+        billing.save(
+            update_fields=[
+                "provider_vat_status",
+                "provider_tax_id",
+                "provider_tax_id_event",
+                "provider_tax_id_deleted",
+                "updated_at",
+            ]
+        )
         context.note(f"provider VAT check: {billing.provider_vat_status or 'removed'}")
 
     # Subscriptions
