@@ -29,7 +29,6 @@ class ExternalAdmin(admin.ModelAdmin):
     list_filter = ("provider",)
     search_fields = ("external_id",)
     readonly_fields = EXTERNAL_READONLY
-    list_select_related = True
 
 
 class PricingInline(admin.TabularInline):

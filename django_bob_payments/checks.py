@@ -45,7 +45,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         *_check_provider(),
         *_check_seller_country(),
         *_check_organization_model(),
-        *_check_schema_class(),
     ]
 
 
@@ -221,18 +220,3 @@ def _check_organization_model() -> list[checks.CheckMessage]:
             )
         ]
     return []
-
-
-def _check_schema_class() -> list[checks.CheckMessage]:
-    from django_bob_payments.views import schema_class_configured
-
-    if schema_class_configured():
-        return []
-    return [
-        checks.Warning(
-            "DRF's DEFAULT_SCHEMA_CLASS is not drf-spectacular's, so /api/payment/schema/ cannot be served.",
-            hint="Set REST_FRAMEWORK = {'DEFAULT_SCHEMA_CLASS': 'drf_spectacular.openapi.AutoSchema', ...}.",
-            obj="REST_FRAMEWORK",
-            id="bob_payments.W005",
-        )
-    ]

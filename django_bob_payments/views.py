@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -13,6 +15,7 @@ from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, permissions, serializers, status
@@ -48,6 +51,20 @@ from django_bob_payments.serializers import (
 )
 
 logger = logging.getLogger("django_bob_payments.webhooks")
+
+
+def api_schema(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """
+    drf-spectacular's ``extend_schema`` for a view method, built on drf-spectacular's
+    ``AutoSchema`` whatever the host's ``DEFAULT_SCHEMA_CLASS`` (which ``extend_schema``
+    would read when this module is imported), so the host's other APIs are untouched.
+    """
+
+    def decorator(method: Callable[..., Any]) -> Callable[..., Any]:
+        method.schema = AutoSchema  # type: ignore[attr-defined]
+        return extend_schema(**kwargs)(method)
+
+    return decorator
 
 
 def _refuse(message: str, code: str, status: int = 400) -> JsonResponse:
@@ -132,6 +149,9 @@ class CustomerAPIView(APIView):
     the organization's when they may manage its billing.
     """
 
+    # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
+    schema = AutoSchema()
+
     permission_classes = [permissions.IsAuthenticated]
 
     def initial(self, request: Request, *args, **kwargs) -> None:
@@ -173,11 +193,11 @@ class BillingInformationView(CustomerAPIView):
             raise exceptions.NotFound("No billing information yet: POST it first.", code="no_billing_information")
         return billing
 
-    @extend_schema(parameters=[ORGANIZATION], responses={200: BillingInformationSerializer, 403: ERROR, 404: ERROR})
+    @api_schema(parameters=[ORGANIZATION], responses={200: BillingInformationSerializer, 403: ERROR, 404: ERROR})
     def get(self, request: Request) -> Response:
         return Response(self.serializer_class(self.get_billing(self.get_customer())).data)
 
-    @extend_schema(
+    @api_schema(
         parameters=[ORGANIZATION],
         request=BillingInformationSerializer,
         responses={201: BillingInformationSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
@@ -188,7 +208,7 @@ class BillingInformationView(CustomerAPIView):
             raise Conflict("Billing information exists already: use PUT or PATCH.", code="billing_information_exists")
         return self._save(customer, None, partial=False, created=True)
 
-    @extend_schema(
+    @api_schema(
         parameters=[ORGANIZATION],
         request=BillingInformationSerializer,
         responses={200: BillingInformationSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
@@ -197,7 +217,7 @@ class BillingInformationView(CustomerAPIView):
         customer = self.get_customer()
         return self._save(customer, self.get_billing(customer), partial=False)
 
-    @extend_schema(
+    @api_schema(
         parameters=[ORGANIZATION],
         request=BillingInformationSerializer(partial=True),
         responses={200: BillingInformationSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
@@ -233,10 +253,13 @@ class VatValidationView(APIView):
     (VIES could not answer; ``code`` is its error) or ``not_applicable``.
     """
 
+    # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
+    schema = AutoSchema()
+
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [VatValidationThrottle]
 
-    @extend_schema(request=VatValidationSerializer, responses={200: VatVerdictSerializer, 400: ERROR, 429: ERROR})
+    @api_schema(request=VatValidationSerializer, responses={200: VatVerdictSerializer, 400: ERROR, 429: ERROR})
     def post(self, request: Request) -> Response:
         serializer = VatValidationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -249,10 +272,13 @@ class VatValidationView(APIView):
 class ProductListView(APIView):
     """``GET /api/payment/products/``: the public catalog, active products with active pricings."""
 
+    # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
+    schema = AutoSchema()
+
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: ProductSerializer(many=True)})
+    @api_schema(responses={200: ProductSerializer(many=True)})
     def get(self, request: Request) -> Response:
         products = get_payment_interactor().products.catalog()
         response = Response(ProductSerializer(products, many=True).data)
@@ -260,8 +286,21 @@ class ProductListView(APIView):
         return response
 
 
+# Where the provider sends the customer back when neither the caller nor the settings say:
+# the requesting site's root, with a query naming the outcome. Stripe fills in
+# {CHECKOUT_SESSION_ID}.
+DEFAULT_RETURN_QUERIES = {
+    "success_url": "checkout=success&session_id={CHECKOUT_SESSION_ID}",
+    "cancel_url": "checkout=canceled",
+    "return_url": "portal=returned",
+}
+
+
 def _return_url(request: Request, given: str | None, default: str | None, name: str) -> str:
-    """``given`` when it points at one of ALLOWED_HOSTS, else the setting; a 400 when neither is usable."""
+    """
+    ``given`` when it points at one of ALLOWED_HOSTS, else the setting, else the requesting
+    site's root with a query naming the outcome (``DEFAULT_RETURN_QUERIES``).
+    """
     if given:
         hosts = {host for host in settings.ALLOWED_HOSTS if host != "*"} | {request.get_host()}
         if not url_has_allowed_host_and_scheme(given, allowed_hosts=hosts, require_https=not settings.DEBUG):
@@ -269,7 +308,7 @@ def _return_url(request: Request, given: str | None, default: str | None, name: 
         return given
     if default:
         return default
-    raise exceptions.ValidationError({name: ["Required: no default is set in BOB_PAYMENTS."]})
+    return f"{request.build_absolute_uri('/')}?{DEFAULT_RETURN_QUERIES[name]}"
 
 
 class CheckoutView(CustomerAPIView):
@@ -279,7 +318,7 @@ class CheckoutView(CustomerAPIView):
     refuse the purchase or the pricing is not at the provider yet.
     """
 
-    @extend_schema(
+    @api_schema(
         parameters=[ORGANIZATION],
         request=CheckoutSerializer,
         responses={
@@ -303,13 +342,16 @@ class CheckoutView(CustomerAPIView):
         success_url = _return_url(request, data.get("success_url"), bob_settings.CHECKOUT_SUCCESS_URL, "success_url")
         cancel_url = _return_url(request, data.get("cancel_url"), bob_settings.CHECKOUT_CANCEL_URL, "cancel_url")
         attempt, url = self.interactor.start_checkout(customer, pricing, data["quantity"], success_url, cancel_url)
-        return Response({"order": attempt.order_id, "url": url}, status=status.HTTP_201_CREATED)
+        # Every URL the API answers is absolute (the fake provider's page is on this site).
+        return Response(
+            {"order": attempt.order_id, "url": request.build_absolute_uri(url)}, status=status.HTTP_201_CREATED
+        )
 
 
 class PortalView(CustomerAPIView):
     """``POST /api/payment/portal/``: the provider's customer-portal URL. 409 before any purchase."""
 
-    @extend_schema(
+    @api_schema(
         parameters=[ORGANIZATION],
         request=ReturnUrlSerializer,
         responses={200: URL_RESPONSE, 400: ERROR, 403: ERROR, 409: ERROR, 502: ERROR},
@@ -321,13 +363,13 @@ class PortalView(CustomerAPIView):
             request, serializer.validated_data.get("return_url"), bob_settings.PORTAL_RETURN_URL, "return_url"
         )
         url = self.interactor.get_customer_management_portal_link(self.get_customer(), return_url)
-        return Response({"url": url})
+        return Response({"url": request.build_absolute_uri(url)})
 
 
 class SubscriptionListView(CustomerAPIView):
     """``GET /api/payment/subscriptions/``: the caller's subscriptions, newest first."""
 
-    @extend_schema(parameters=[ORGANIZATION], responses={200: SubscriptionSerializer(many=True), 403: ERROR})
+    @api_schema(parameters=[ORGANIZATION], responses={200: SubscriptionSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
         subscriptions = (
             Subscription.objects.filter(customer=self.get_customer()).select_related("pricing__product").order_by("-pk")
@@ -350,7 +392,7 @@ class SubscriptionActionView(CustomerAPIView):
             self.action, serializers.Serializer
         )
 
-    @extend_schema(
+    @api_schema(
         parameters=[ORGANIZATION],
         responses={200: SubscriptionSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 502: ERROR},
     )
@@ -384,7 +426,7 @@ class SubscriptionActionView(CustomerAPIView):
 class OrderListView(CustomerAPIView):
     """``GET /api/payment/orders/``: the caller's orders with their payment attempts, newest first."""
 
-    @extend_schema(parameters=[ORGANIZATION], responses={200: OrderSerializer(many=True), 403: ERROR})
+    @api_schema(parameters=[ORGANIZATION], responses={200: OrderSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
         orders = Order.objects.filter(customer=self.get_customer()).prefetch_related("payment_attempts").order_by("-pk")
         return Response(OrderSerializer(orders, many=True).data)
@@ -393,7 +435,7 @@ class OrderListView(CustomerAPIView):
 class InvoiceListView(CustomerAPIView):
     """``GET /api/payment/invoices/``: the caller's invoices, newest first; drafts are not shown."""
 
-    @extend_schema(parameters=[ORGANIZATION], responses={200: InvoiceSerializer(many=True), 403: ERROR})
+    @api_schema(parameters=[ORGANIZATION], responses={200: InvoiceSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
         invoices = (
             Invoice.objects.filter(customer=self.get_customer())
@@ -403,16 +445,10 @@ class InvoiceListView(CustomerAPIView):
         return Response(InvoiceSerializer(invoices, many=True).data)
 
 
-def schema_class_configured() -> bool:
-    """Whether DRF builds schemas with drf-spectacular, which the schema view needs."""
-    from rest_framework.settings import api_settings
-
-    schema_class = api_settings.DEFAULT_SCHEMA_CLASS
-    return isinstance(schema_class, type) and schema_class.__module__.startswith("drf_spectacular")
-
-
 class OpenApiSchemaView(SpectacularAPIView):
     """``GET /api/payment/schema/``: the OpenAPI 3 schema of this app's API (JSON or YAML)."""
+
+    schema = AutoSchema()
 
     permission_classes = [permissions.AllowAny]
     custom_settings = {
@@ -421,13 +457,8 @@ class OpenApiSchemaView(SpectacularAPIView):
         "VERSION": __version__,
     }
 
-    @extend_schema(exclude=True)
+    @api_schema(exclude=True)
     def get(self, request: Request, *args, **kwargs) -> Response:
-        if not schema_class_configured():
-            return Response(
-                {"detail": "Set REST_FRAMEWORK['DEFAULT_SCHEMA_CLASS'] to 'drf_spectacular.openapi.AutoSchema'."},
-                status=status.HTTP_501_NOT_IMPLEMENTED,
-            )
         # Only this app's URLs, under the prefix the project mounted them at.
         prefix = reverse("bob_payments:products").removesuffix("products/").lstrip("/")
         self.urlconf = [path(prefix, include("django_bob_payments.urls"))]

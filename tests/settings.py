@@ -99,5 +99,3 @@ elif _DB == "sqlite":
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 else:
     raise ValueError(f"BOB_TEST_DB must be sqlite, postgres or mariadb, not {_DB!r}")
-
-REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}

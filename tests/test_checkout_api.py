@@ -361,3 +361,35 @@ def test_permissions_look_the_customer_up_once(api, shop, stripe_emulator, djang
     # session, user, customer, its entitled subscriptions; not once per permission class
     with django_assert_num_queries(4):
         assert api.get("/premium/both/").status_code == 200
+
+
+def test_without_url_settings_checkout_and_the_portal_return_to_the_requesting_site(
+    api, shop, stripe_emulator, settings
+):
+    settings.BOB_PAYMENTS = {
+        key: value
+        for key, value in settings.BOB_PAYMENTS.items()
+        if key not in ("CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL", "PORTAL_RETURN_URL")
+    }
+    settings.ALLOWED_HOSTS = ["billing.example.org"]
+    response = api.post(
+        "/api/payment/checkout/",
+        {"pricing": shop["pro_monthly"].pk},
+        content_type="application/json",
+        HTTP_HOST="billing.example.org",
+    )
+    assert response.status_code == 201, response.content
+    session = stripe_emulator.all("checkout.session")[0]
+    assert session["success_url"] == "http://billing.example.org/?checkout=success&session_id={CHECKOUT_SESSION_ID}"
+    assert session["cancel_url"] == "http://billing.example.org/?checkout=canceled"
+    response = api.post("/api/payment/portal/", HTTP_HOST="billing.example.org")
+    assert response.status_code == 200, response.content
+    assert (
+        stripe_emulator.all("billing_portal.session")[0]["return_url"] == "http://billing.example.org/?portal=returned"
+    )
+
+
+def test_the_admin_shows_prices_as_people_read_them(shop):
+    assert str(shop["pro_monthly"]) == "Pro: 19.00 EUR / month"
+    yen = Pricing.objects.create(product=shop["pro_monthly"].product, amount=1200, currency="jpy", type="one_time")
+    assert str(yen) == "Pro: 1200 JPY"

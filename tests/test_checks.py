@@ -164,8 +164,3 @@ def test_misspelt_key_gets_a_suggestion():
 def test_checks_make_no_query(django_assert_num_queries, db):
     with django_assert_num_queries(0):
         check_settings()
-
-
-def test_the_schema_view_needs_drf_spectacular(settings):
-    settings.REST_FRAMEWORK = {}
-    assert ids(run(**GOOD)) == ["bob_payments.W005"]

@@ -56,6 +56,8 @@ def pay(api, pricing, quantity=1):
     )
     assert response.status_code == 201, response.json()
     url = response.json()["url"]
+    # An absolute link, on the requesting site.
+    assert url.startswith("http://testserver/api/payment/fake/checkout/fake_cs_")
     assert api.get(url).status_code == 200
     return api.post(url, {"action": "pay"})
 

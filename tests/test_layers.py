@@ -25,7 +25,7 @@ LAYERS = {
     "serializers": 2,
     "services": 3,
     "providers": 4,
-    **dict.fromkeys(("models", "conf", "signals", "exceptions", "__init__"), 5),
+    **dict.fromkeys(("models", "conf", "signals", "exceptions", "money", "__init__"), 5),
 }
 
 

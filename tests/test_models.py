@@ -173,11 +173,11 @@ def test_deleting_a_local_row_deletes_its_external_links(monthly):
 
 
 def test_string_forms(customer, monthly, subscription):
-    assert str(monthly) == "Pro: 1900 EUR / month"
+    assert str(monthly) == "Pro: 19.00 EUR / month"
     yearly = Pricing(
         product=monthly.product, amount=100, currency="usd", type="recurring", interval="month", interval_count=3
     )
-    assert str(yearly) == "Pro: 100 USD / 3 months"
+    assert str(yearly) == "Pro: 1.00 USD / 3 months"
     assert str(customer) == "alice"
     assert str(subscription) == "alice - Pro (active)"
     assert subscription.is_entitled

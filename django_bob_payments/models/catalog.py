@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from django_bob_payments.models.base import TimestampedModel, currency_validator
+from django_bob_payments.money import format_money
 
 
 class Product(TimestampedModel):
@@ -112,7 +113,7 @@ class Pricing(TimestampedModel):
         ]
 
     def __str__(self) -> str:
-        label = f"{self.product.name}: {self.amount} {self.currency.upper()}"
+        label = f"{self.product.name}: {format_money(self.amount, self.currency)}"
         if self.type == self.Type.RECURRING:
             per = self.interval if self.interval_count == 1 else f"{self.interval_count} {self.interval}s"
             label += f" / {per}"

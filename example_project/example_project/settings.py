@@ -83,5 +83,3 @@ BOB_PAYMENTS = {
     "CHECKOUT_CANCEL_URL": "http://127.0.0.1:8000/admin/bob_payments/order/",
     "PORTAL_RETURN_URL": "http://127.0.0.1:8000/admin/",
 }
-
-REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
