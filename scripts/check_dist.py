@@ -56,6 +56,8 @@ def main() -> int:
         suite = tmp_path / "suite"
         shutil.copytree(ROOT / "tests", suite / "tests", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(ROOT / "pytest.ini", suite / "pytest.ini")
+        # The README's Install section is run against the installed wheel too.
+        shutil.copy(ROOT / "README.md", suite / "README.md")
         run(
             sys.executable,
             "-c",
