@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import include, path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -19,10 +20,10 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, permissions, serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
-from rest_framework.views import APIView
 
 from django_bob_payments import __version__
 from django_bob_payments.conf import bob_settings
@@ -55,8 +56,8 @@ logger = logging.getLogger("django_bob_payments.webhooks")
 
 def api_schema(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """
-    drf-spectacular's ``extend_schema`` for a view method, built on drf-spectacular's
-    ``AutoSchema`` whatever the host's ``DEFAULT_SCHEMA_CLASS`` (which ``extend_schema``
+    drf-spectacular's `extend_schema` for a view method, built on drf-spectacular's
+    `AutoSchema` whatever the host's `DEFAULT_SCHEMA_CLASS` (which `extend_schema`
     would read when this module is imported), so the host's other APIs are untouched.
     """
 
@@ -74,7 +75,7 @@ def _refuse(message: str, code: str, status: int = 400) -> JsonResponse:
 @method_decorator(csrf_exempt, name="dispatch")
 class StripeWebhookView(View):
     """
-    ``POST /api/payment/stripe/webhook/``: verify, store and apply one Stripe event.
+    `POST /api/payment/stripe/webhook/`: verify, store and apply one Stripe event.
 
     Answers 200 once the event is stored (applied, a duplicate, ignored or rejected), 400
     with a short reason when the request is not a verified Stripe event (nothing is stored,
@@ -143,9 +144,9 @@ ERROR = OpenApiResponse(description="An error: {detail} or field errors.")
 URL_RESPONSE = inline_serializer("UrlResponse", {"url": serializers.URLField()})
 
 
-class CustomerAPIView(APIView):
+class CustomerAPIView(GenericAPIView):
     """
-    A view acting for the caller's customer: their own, or, with ``?organization=<id>``,
+    A view acting for the caller's customer: their own, or, with `?organization=<id>`,
     the organization's when they may manage its billing.
     """
 
@@ -154,9 +155,9 @@ class CustomerAPIView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        self.interactor: PaymentInteractor = get_payment_interactor()
+    @cached_property
+    def interactor(self) -> PaymentInteractor:
+        return get_payment_interactor()
 
     def get_customer(self) -> Customer:
         try:
@@ -179,10 +180,10 @@ class CustomerAPIView(APIView):
 
 class BillingInformationView(CustomerAPIView):
     """
-    ``/api/payment/billing/``: the caller's billing information. GET reads it, POST creates
+    `/api/payment/billing/`: the caller's billing information. GET reads it, POST creates
     it, PUT replaces it, PATCH changes some fields. A VAT number is checked (format,
     checksum, then VIES) when it or the country changes; a wrong one is a 400 on
-    ``vat_number``, one VIES cannot check now is saved as ``unverified``.
+    `vat_number`, one VIES cannot check now is saved as `unverified`.
     """
 
     serializer_class = BillingInformationSerializer
@@ -193,9 +194,32 @@ class BillingInformationView(CustomerAPIView):
             raise exceptions.NotFound("No billing information yet: POST it first.", code="no_billing_information")
         return billing
 
+    def get_object(self) -> BillingInformation:
+        """The caller's billing information (404 before it exists): prefills the browsable API's forms."""
+        return self.get_billing(self.get_customer())
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        """
+        For OPTIONS and the browsable API: POST until the billing information exists, then
+        PUT and PATCH, so they offer what can succeed. Other requests skip the look-up.
+        """
+        methods = super().allowed_methods
+        request = getattr(self, "request", None)
+        renderer = getattr(request, "accepted_renderer", None)
+        describing = request is not None and (request.method == "OPTIONS" or getattr(renderer, "format", "") == "api")
+        if not describing or not request.user.is_authenticated:
+            return methods
+        try:
+            exists = BillingInformation.objects.filter(customer=self.get_customer()).exists()
+        except exceptions.APIException:
+            return methods
+        hidden = {"POST"} if exists else {"PUT", "PATCH"}
+        return [method for method in methods if method not in hidden]
+
     @api_schema(parameters=[ORGANIZATION], responses={200: BillingInformationSerializer, 403: ERROR, 404: ERROR})
     def get(self, request: Request) -> Response:
-        return Response(self.serializer_class(self.get_billing(self.get_customer())).data)
+        return Response(self.get_serializer(self.get_object()).data)
 
     @api_schema(
         parameters=[ORGANIZATION],
@@ -237,7 +261,7 @@ class BillingInformationView(CustomerAPIView):
 
 
 class VatValidationThrottle(UserRateThrottle):
-    """Limits VAT checks per user (VIES limits us), at ``BOB_PAYMENTS["VAT_VALIDATION_RATE"]``."""
+    """Limits VAT checks per user (VIES limits us), at `BOB_PAYMENTS["VAT_VALIDATION_RATE"]`."""
 
     scope = "bob_payments_vat_validation"
 
@@ -245,12 +269,12 @@ class VatValidationThrottle(UserRateThrottle):
         return bob_settings.VAT_VALIDATION_RATE
 
 
-class VatValidationView(APIView):
+class VatValidationView(GenericAPIView):
     """
-    ``POST /api/payment/vat/validate/`` with ``vat_number`` and ``country``: check a number
-    without saving it (for forms). Answers 200 with the verdict: ``valid``, ``invalid``
-    (with a ``code`` such as ``invalid_checksum`` or ``country_mismatch``), ``unverified``
-    (VIES could not answer; ``code`` is its error) or ``not_applicable``.
+    `POST /api/payment/vat/validate/` with `vat_number` and `country`: check a number
+    without saving it (for forms). Answers 200 with the verdict: `valid`, `invalid`
+    (with a `code` such as `invalid_checksum` or `country_mismatch`), `unverified`
+    (VIES could not answer; `code` is its error) or `not_applicable`.
     """
 
     # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
@@ -258,10 +282,11 @@ class VatValidationView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [VatValidationThrottle]
+    serializer_class = VatValidationSerializer
 
     @api_schema(request=VatValidationSerializer, responses={200: VatVerdictSerializer, 400: ERROR, 429: ERROR})
     def post(self, request: Request) -> Response:
-        serializer = VatValidationSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         verdict = get_payment_interactor().validate_vies(
             serializer.validated_data["vat_number"], str(serializer.validated_data["country"])
@@ -269,8 +294,10 @@ class VatValidationView(APIView):
         return Response(VatVerdictSerializer(verdict).data)
 
 
-class ProductListView(APIView):
-    """``GET /api/payment/products/``: the public catalog, active products with active pricings."""
+class ProductListView(GenericAPIView):
+    """`GET /api/payment/products/`: the public catalog, active products with active pricings."""
+
+    serializer_class = ProductSerializer
 
     # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
     schema = AutoSchema()
@@ -298,8 +325,8 @@ DEFAULT_RETURN_QUERIES = {
 
 def _return_url(request: Request, given: str | None, default: str | None, name: str) -> str:
     """
-    ``given`` when it points at one of ALLOWED_HOSTS, else the setting, else the requesting
-    site's root with a query naming the outcome (``DEFAULT_RETURN_QUERIES``).
+    `given` when it points at one of ALLOWED_HOSTS, else the setting, else the requesting
+    site's root with a query naming the outcome (`DEFAULT_RETURN_QUERIES`).
     """
     if given:
         hosts = {host for host in settings.ALLOWED_HOSTS if host != "*"} | {request.get_host()}
@@ -313,10 +340,12 @@ def _return_url(request: Request, given: str | None, default: str | None, name: 
 
 class CheckoutView(CustomerAPIView):
     """
-    ``POST /api/payment/checkout/`` with ``pricing`` and ``quantity``: a pending order and
+    `POST /api/payment/checkout/` with `pricing` and `quantity`: a pending order and
     the provider's checkout URL to send the customer to. 409 when the product's limits
     refuse the purchase or the pricing is not at the provider yet.
     """
+
+    serializer_class = CheckoutSerializer
 
     @api_schema(
         parameters=[ORGANIZATION],
@@ -332,7 +361,7 @@ class CheckoutView(CustomerAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = CheckoutSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         customer = self.get_customer()
@@ -349,7 +378,9 @@ class CheckoutView(CustomerAPIView):
 
 
 class PortalView(CustomerAPIView):
-    """``POST /api/payment/portal/``: the provider's customer-portal URL. 409 before any purchase."""
+    """`POST /api/payment/portal/`: the provider's customer-portal URL. 409 before any purchase."""
+
+    serializer_class = ReturnUrlSerializer
 
     @api_schema(
         parameters=[ORGANIZATION],
@@ -357,7 +388,7 @@ class PortalView(CustomerAPIView):
         responses={200: URL_RESPONSE, 400: ERROR, 403: ERROR, 409: ERROR, 502: ERROR},
     )
     def post(self, request: Request) -> Response:
-        serializer = ReturnUrlSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return_url = _return_url(
             request, serializer.validated_data.get("return_url"), bob_settings.PORTAL_RETURN_URL, "return_url"
@@ -367,7 +398,9 @@ class PortalView(CustomerAPIView):
 
 
 class SubscriptionListView(CustomerAPIView):
-    """``GET /api/payment/subscriptions/``: the caller's subscriptions, newest first."""
+    """`GET /api/payment/subscriptions/`: the caller's subscriptions, newest first."""
+
+    serializer_class = SubscriptionSerializer
 
     @api_schema(parameters=[ORGANIZATION], responses={200: SubscriptionSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
@@ -379,8 +412,8 @@ class SubscriptionListView(CustomerAPIView):
 
 class SubscriptionActionView(CustomerAPIView):
     """
-    ``POST /api/payment/subscriptions/<id>/cancel/`` (``immediately``: false by default),
-    ``.../resume/`` and ``.../change-plan/`` (``pricing`` and/or ``quantity``). Each calls the
+    `POST /api/payment/subscriptions/<id>/cancel/` (`immediately`: false by default),
+    `.../resume/` and `.../change-plan/` (`pricing` and/or `quantity`). Each calls the
     provider, records the expected state, and answers the subscription; webhooks confirm it.
     """
 
@@ -424,7 +457,9 @@ class SubscriptionActionView(CustomerAPIView):
 
 
 class OrderListView(CustomerAPIView):
-    """``GET /api/payment/orders/``: the caller's orders with their payment attempts, newest first."""
+    """`GET /api/payment/orders/`: the caller's orders with their payment attempts, newest first."""
+
+    serializer_class = OrderSerializer
 
     @api_schema(parameters=[ORGANIZATION], responses={200: OrderSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
@@ -433,7 +468,9 @@ class OrderListView(CustomerAPIView):
 
 
 class InvoiceListView(CustomerAPIView):
-    """``GET /api/payment/invoices/``: the caller's invoices, newest first; drafts are not shown."""
+    """`GET /api/payment/invoices/`: the caller's invoices, newest first; drafts are not shown."""
+
+    serializer_class = InvoiceSerializer
 
     @api_schema(parameters=[ORGANIZATION], responses={200: InvoiceSerializer(many=True), 403: ERROR})
     def get(self, request: Request) -> Response:
@@ -446,7 +483,7 @@ class InvoiceListView(CustomerAPIView):
 
 
 class OpenApiSchemaView(SpectacularAPIView):
-    """``GET /api/payment/schema/``: the OpenAPI 3 schema of this app's API (JSON or YAML)."""
+    """`GET /api/payment/schema/`: the OpenAPI 3 schema of this app's API (JSON or YAML)."""
 
     schema = AutoSchema()
 
@@ -467,9 +504,9 @@ class OpenApiSchemaView(SpectacularAPIView):
 
 class FakeCheckoutView(View):
     """
-    ``/api/payment/fake/checkout/<id>/``: the fake provider's hosted checkout page. GET
-    shows what is bought; POST ``action=pay`` pays it (the subscription starts) and redirects
-    to the success URL, ``action=cancel`` goes to the cancel URL. Only with the fake provider.
+    `/api/payment/fake/checkout/<id>/`: the fake provider's hosted checkout page. GET
+    shows what is bought; POST `action=pay` pays it (the subscription starts) and redirects
+    to the success URL, `action=cancel` goes to the cancel URL. Only with the fake provider.
     """
 
     def dispatch(self, request: HttpRequest, *args, **kwargs):
