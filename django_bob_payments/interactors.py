@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
@@ -393,6 +394,53 @@ class PaymentInteractor:
     def process_webhook_event(self, event: WebhookEvent) -> WebhookEvent:
         """Apply a stored event again (a failed or pending one); the replay of processwebhooks."""
         return self.get_webhook_inbox(event.provider).apply_stored(event.pk)
+
+    # The async API: the same use cases as coroutines, for ASGI projects. Database work runs
+    # in Django's thread-sensitive executor (as the ORM's own async API does); the VIES check
+    # touches no database and runs in a thread of its own, so a slow VIES holds no coroutine
+    # and no other request; Stripe calls run with the database work, off the event loop.
+
+    async def avalidate_vies(self, vat_number: str, country: str, *, use_cache: bool = True) -> VatCheck:
+        """``validate_vies`` as a coroutine."""
+        return await sync_to_async(self.validate_vies, thread_sensitive=False)(vat_number, country, use_cache=use_cache)
+
+    async def acreate_user_billing_info(
+        self, customer: Customer, data: dict[str, Any], verdict: VatCheck | None = None
+    ) -> BillingInformation:
+        """``create_user_billing_info`` as a coroutine; VIES is asked without holding the database thread."""
+        if verdict is None:
+            billing, needs_check = await sync_to_async(self.billing.prepare)(customer, data)
+            if needs_check:
+                verdict = await self.avalidate_vies(billing.vat_number, str(billing.country))
+        return await sync_to_async(self.create_user_billing_info)(customer, data, verdict)
+
+    async def aget_customer_management_portal_link(self, customer: Customer, return_url: str) -> str:
+        """``get_customer_management_portal_link`` as a coroutine."""
+        return await sync_to_async(self.get_customer_management_portal_link)(customer, return_url)
+
+    async def astart_checkout(
+        self, customer: Customer, pricing: Pricing, quantity: int, success_url: str, cancel_url: str
+    ) -> tuple[PaymentAttempt, str]:
+        """``start_checkout`` as a coroutine."""
+        return await sync_to_async(self.start_checkout)(customer, pricing, quantity, success_url, cancel_url)
+
+    async def acancel_subscription(self, subscription: Subscription, *, immediately: bool = False) -> Subscription:
+        """``cancel_subscription`` as a coroutine."""
+        return await sync_to_async(self.cancel_subscription)(subscription, immediately=immediately)
+
+    async def aresume_subscription(self, subscription: Subscription) -> Subscription:
+        """``resume_subscription`` as a coroutine."""
+        return await sync_to_async(self.resume_subscription)(subscription)
+
+    async def achange_plan(
+        self, subscription: Subscription, pricing: Pricing, quantity: int, *, at_period_end: bool = False
+    ) -> Subscription:
+        """``change_plan`` as a coroutine."""
+        return await sync_to_async(self.change_plan)(subscription, pricing, quantity, at_period_end=at_period_end)
+
+    async def ahandle_webhook_from_stripe(self, payload: dict[str, Any], body: bytes | None = None) -> ReceiveResult:
+        """``handle_webhook_from_stripe`` as a coroutine: exactly once, in order per customer, as the sync one."""
+        return await sync_to_async(self.handle_webhook_from_stripe)(payload, body)
 
     # Emails
 

@@ -50,6 +50,7 @@ from django_bob_payments.serializers import (
     VatValidationSerializer,
     VatVerdictSerializer,
 )
+from django_bob_payments.services.webhooks import ReceiveResult
 
 logger = logging.getLogger("django_bob_payments.webhooks")
 
@@ -72,6 +73,11 @@ def _refuse(message: str, code: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message, "code": code}, status=status)
 
 
+def _refused(err: WebhookVerificationError) -> JsonResponse:
+    """A 400 for the caller's mistake; a 500 for our missing configuration, so Stripe retries."""
+    return _refuse(err.args[0], err.code, status=500 if err.code == "not_configured" else 400)
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class StripeWebhookView(View):
     """
@@ -87,36 +93,63 @@ class StripeWebhookView(View):
 
     def post(self, request: HttpRequest) -> JsonResponse:
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return _refuse("The Content-Length header is not a number.", "invalid_length")
-        limit = bob_settings.WEBHOOK_MAX_BODY_SIZE
-        if length > limit:
-            return _refuse(f"The body is larger than {limit} bytes.", "body_too_large")
-        body = request.body
-        if len(body) > limit:
-            return _refuse(f"The body is larger than {limit} bytes.", "body_too_large")
-        if not bob_settings.webhook_secrets:
-            # Our configuration, not the caller's fault: 500, so Stripe retries once it is fixed.
-            logger.error('A Stripe webhook arrived but BOB_PAYMENTS["STRIPE_WEBHOOK_SECRET"] is not set.')
-            return _refuse("Webhooks are not configured on this site.", "not_configured", status=500)
-        try:
-            payload = get_provider("stripe").verify_webhook(body, request.headers)
+            payload, body = verified_event(request)
             result = get_payment_interactor().handle_webhook_from_stripe(payload, body)
         except WebhookVerificationError as err:
-            return _refuse(err.args[0], err.code)
-        event = result.event
-        if result.failed:
-            return JsonResponse(
-                {"error": "The event could not be applied; it is stored and will be retried.", "code": "event_failed"},
-                status=500,
-            )
-        return JsonResponse({"id": event.event_id, "status": event.status, "duplicate": result.duplicate})
+            return _refused(err)
+        return _answer(result)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class AsyncStripeWebhookView(View):
+    """
+    The same endpoint as `StripeWebhookView`, as an async view for ASGI deployments: the
+    event is applied through `PaymentInteractor.ahandle_webhook_from_stripe`, off the event
+    loop. Route `api/payment/stripe/webhook/` to `async_stripe_webhook` before including the
+    app's URLs.
+    """
+
+    http_method_names = ["post"]
+
+    async def post(self, request: HttpRequest) -> JsonResponse:
+        try:
+            payload, body = verified_event(request)
+            result = await get_payment_interactor().ahandle_webhook_from_stripe(payload, body)
+        except WebhookVerificationError as err:
+            return _refused(err)
+        return _answer(result)
+
+
+def verified_event(request: HttpRequest) -> tuple[dict, bytes]:
+    """The request's verified payload and its body as received; WebhookVerificationError otherwise."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise WebhookVerificationError("The Content-Length header is not a number.", code="invalid_length") from None
+    limit = bob_settings.WEBHOOK_MAX_BODY_SIZE
+    if length > limit or len(request.body) > limit:
+        raise WebhookVerificationError(f"The body is larger than {limit} bytes.", code="body_too_large")
+    if not bob_settings.webhook_secrets:
+        # Our configuration, not the caller's fault: 500, so Stripe retries once it is fixed.
+        logger.error('A Stripe webhook arrived but BOB_PAYMENTS["STRIPE_WEBHOOK_SECRET"] is not set.')
+        raise WebhookVerificationError("Webhooks are not configured on this site.", code="not_configured")
+    return get_provider("stripe").verify_webhook(request.body, request.headers), request.body
+
+
+def _answer(result: ReceiveResult) -> JsonResponse:
+    if result.failed:
+        return JsonResponse(
+            {"error": "The event could not be applied; it is stored and will be retried.", "code": "event_failed"},
+            status=500,
+        )
+    event = result.event
+    return JsonResponse({"id": event.event_id, "status": event.status, "duplicate": result.duplicate})
 
 
 # Not wrapped in ATOMIC_REQUESTS: the inbox manages its transactions, and a failure record
 # must survive the failed handler's rollback.
 stripe_webhook = transaction.non_atomic_requests(StripeWebhookView.as_view())
+async_stripe_webhook = transaction.non_atomic_requests(AsyncStripeWebhookView.as_view())
 
 
 # The REST API
