@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -21,7 +21,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     license_files=["LICENSE"],
-    packages=find_packages(include=["django_bob_payments", "django_bob_payments.*"]),
+    # Namespace packages: the template and locale folders are data, carried by package_data.
+    packages=find_namespace_packages(include=["django_bob_payments", "django_bob_payments.*"]),
     include_package_data=True,
     package_data={"django_bob_payments": ["py.typed", "templates/**/*", "locale/**/*"]},
     zip_safe=False,
