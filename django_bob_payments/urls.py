@@ -11,6 +11,7 @@ from django_bob_payments import views
 app_name = "bob_payments"
 
 urlpatterns = [
+    path("", views.ApiRootView.as_view(), name="root"),
     path("stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
     path("billing/", views.BillingInformationView.as_view(), name="billing"),
     path("vat/validate/", views.VatValidationView.as_view(), name="vat-validate"),

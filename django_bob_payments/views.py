@@ -515,6 +515,23 @@ class InvoiceListView(CustomerAPIView):
         return Response(InvoiceSerializer(invoices, many=True).data)
 
 
+class ApiRootView(GenericAPIView):
+    """`GET /api/payment/`: the app's endpoints, each with its absolute URL."""
+
+    # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
+    schema = AutoSchema()
+
+    permission_classes = [permissions.AllowAny]
+    # The names of the URLs listed, with no argument to fill in.
+    endpoints = ("billing", "vat-validate", "products", "checkout", "portal", "subscriptions", "orders", "invoices")
+
+    @api_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        listed = {name: request.build_absolute_uri(reverse(f"bob_payments:{name}")) for name in self.endpoints}
+        listed["schema"] = request.build_absolute_uri(reverse("bob_payments:schema"))
+        return Response(listed)
+
+
 class OpenApiSchemaView(SpectacularAPIView):
     """`GET /api/payment/schema/`: the OpenAPI 3 schema of this app's API (JSON or YAML)."""
 

@@ -75,3 +75,19 @@ def test_the_browsable_api_prefills_the_billing_form_and_hides_post(api, user):
     assert 'value="Ann Example"' in page
     assert 'data-method="PUT"' in page
     assert 'method="POST"' not in page.replace('name="_method"', "")
+
+
+def test_the_api_root_lists_the_endpoints_with_absolute_urls(client):
+    listed = client.get("/api/payment/").json()
+    assert listed["checkout"] == "http://testserver/api/payment/checkout/"
+    assert set(listed) == {
+        "billing",
+        "vat-validate",
+        "products",
+        "checkout",
+        "portal",
+        "subscriptions",
+        "orders",
+        "invoices",
+        "schema",
+    }

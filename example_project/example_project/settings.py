@@ -79,7 +79,4 @@ BOB_PAYMENTS = {
     "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
     "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
     "SELLER_COUNTRY": "FR",
-    "CHECKOUT_SUCCESS_URL": "http://127.0.0.1:8000/admin/bob_payments/subscription/",
-    "CHECKOUT_CANCEL_URL": "http://127.0.0.1:8000/admin/bob_payments/order/",
-    "PORTAL_RETURN_URL": "http://127.0.0.1:8000/admin/",
 }

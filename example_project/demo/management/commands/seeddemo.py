@@ -57,4 +57,9 @@ class Command(BaseCommand):
         self.seed()
         call_command("synchronizepayments", verbosity=0)
         self.stdout.write("Pushed the catalog and customers to the payment provider.")
-        self.stdout.write(self.style.SUCCESS("Demo data ready: http://127.0.0.1:8000/admin/"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo data ready: run `python manage.py runserver [port]`, open the address it prints, "
+                "and log in at /admin/ as demo / demo."
+            )
+        )
