@@ -36,10 +36,14 @@ def vat_error(verdict: Any) -> serializers.ValidationError:
     return serializers.ValidationError({"vat_number": [serializers.ErrorDetail(verdict.message, code=verdict.code)]})
 
 
+# The browsable API's country select, with a placeholder instead of a preselected country.
+COUNTRY_SELECT = "django_bob_payments/rest_framework/country_select.html"
+
+
 class BillingInformationSerializer(serializers.ModelSerializer):
     """The caller's billing information; the VAT verdict and tax status are read-only."""
 
-    country = CountryField()
+    country = CountryField(style={"template": COUNTRY_SELECT})
 
     class Meta:
         model = BillingInformation
@@ -64,7 +68,7 @@ class VatValidationSerializer(serializers.Serializer):
     """A VAT number to check, and the country it should belong to."""
 
     vat_number = serializers.CharField(max_length=32)
-    country = CountryField()
+    country = CountryField(style={"template": COUNTRY_SELECT})
 
 
 class VatVerdictSerializer(serializers.Serializer):

@@ -91,3 +91,10 @@ def test_the_api_root_lists_the_endpoints_with_absolute_urls(client):
         "invoices",
         "schema",
     }
+
+
+def test_the_country_field_preselects_no_country(api):
+    page = api.get("/api/payment/billing/", HTTP_ACCEPT="text/html").content.decode()
+    assert '<option value="" disabled selected>Choose a country</option>' in page
+    assert '<option value="AF" >' in page or '<option value="AF">' in page
+    assert '<option value="AF" selected' not in page
