@@ -183,7 +183,9 @@ class PaymentInteractor:
         billing, needs_check = self.billing.prepare(customer, data)
         if needs_check and verdict is None:
             # VIES is asked before the transaction, never while it holds rows.
-            verdict = self.validate_vies(billing.vat_number, str(billing.country))
+            verdict = self.validate_vies(
+                billing.vat_number, str(billing.country), use_cache=self.billing.reuses_cached_verdicts
+            )
         with transaction.atomic():
             self.billing.save(billing, verdict if needs_check else None)
             transaction.on_commit(lambda: self.sync_customer(customer.pk))
@@ -196,23 +198,30 @@ class PaymentInteractor:
     def revalidate_vat(self, billing: BillingInformation) -> str:
         """
         Check ``billing``'s VAT number at VIES again (no cache) and re-apply the tax decision;
-        push the customer when its tax status changed. Returns the new VAT status, or
-        "still unverified" when VIES could not answer.
+        push the customer when its tax status changed. Only the verdict is written, under a
+        lock on the row, and only if the number and country are still those checked (the
+        customer may have changed them meanwhile). Returns the new VAT status, "still
+        unverified" when VIES could not answer, or "changed meanwhile".
         """
         verdict = self.validate_vies(billing.vat_number, str(billing.country), use_cache=False)
         if verdict.status == BillingInformation.VatStatus.UNVERIFIED and billing.vat_status != verdict.status:
             # VIES is down: a number it confirmed before keeps its verdict until it answers.
             return "still unverified"
-        was_valid = billing.vat_status == BillingInformation.VatStatus.VALID
-        before = billing.tax_exempt
         with transaction.atomic():
-            self.billing.apply_verdict(billing, verdict)
-            if billing.tax_exempt != before:
-                billing.sync_status = BillingInformation.SyncStatus.PENDING
-                transaction.on_commit(lambda: self.sync_customer(billing.customer_id))
-            billing.save()
-        if was_valid and billing.vat_status == BillingInformation.VatStatus.INVALID:
-            signals.vat_number_invalidated.send(sender=type(self), billing_information=billing)
+            current = BillingInformation.objects.select_for_update().get(pk=billing.pk)
+            if (current.vat_number, str(current.country)) != (billing.vat_number, str(billing.country)):
+                return "changed meanwhile"
+            was_valid = current.vat_status == BillingInformation.VatStatus.VALID
+            before = current.tax_exempt
+            self.billing.apply_verdict(current, verdict)
+            fields = ["vat_number", "vat_status", "vat_verified_at", "vies_consultation_number", "tax_exempt"]
+            if current.tax_exempt != before:
+                current.sync_status = BillingInformation.SyncStatus.PENDING
+                fields.append("sync_status")
+                transaction.on_commit(lambda: self.sync_customer(current.customer_id))
+            current.save(update_fields=[*fields, "updated_at"])
+        if was_valid and current.vat_status == BillingInformation.VatStatus.INVALID:
+            signals.vat_number_invalidated.send(sender=type(self), billing_information=current)
         return "still unverified" if verdict.status == BillingInformation.VatStatus.UNVERIFIED else verdict.status
 
     def sync_customer(self, customer_id: int) -> bool:
@@ -411,7 +420,9 @@ class PaymentInteractor:
         if verdict is None:
             billing, needs_check = await sync_to_async(self.billing.prepare)(customer, data)
             if needs_check:
-                verdict = await self.avalidate_vies(billing.vat_number, str(billing.country))
+                verdict = await self.avalidate_vies(
+                    billing.vat_number, str(billing.country), use_cache=self.billing.reuses_cached_verdicts
+                )
         return await sync_to_async(self.create_user_billing_info)(customer, data, verdict)
 
     async def aget_customer_management_portal_link(self, customer: Customer, return_url: str) -> str:

@@ -9,15 +9,22 @@ from decimal import Decimal
 
 from django.utils.formats import number_format
 
+# Stripe's own table of minor units is the authority, not ISO 4217's: the amounts are the ones
+# Stripe counts (it counts ISK, for one, in hundredths, where ISO has no decimals).
 # Currencies Stripe counts in whole units (no minor unit).
 ZERO_DECIMAL = frozenset(
     ("bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf")
 )
 
 
+# Currencies Stripe counts in thousandths.
+THREE_DECIMAL = frozenset(("bhd", "jod", "kwd", "omr", "tnd"))
+
+
 def decimal_places(currency: str) -> int:
-    """How many decimals an amount of ``currency`` has in minor units."""
-    return 0 if (currency or "").lower() in ZERO_DECIMAL else 2
+    """How many decimals an amount of ``currency`` has in Stripe's minor units."""
+    currency = (currency or "").lower()
+    return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
 
 
 def format_money(amount: int | None, currency: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from django_countries import countries
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
@@ -40,10 +41,29 @@ def vat_error(verdict: Any) -> serializers.ValidationError:
 COUNTRY_SELECT = "django_bob_payments/rest_framework/country_select.html"
 
 
+class StrictCountryField(CountryField):
+    """
+    A country as its ISO 3166-1 alpha-2 code, and nothing else: not a name, not a
+    lower-case or padded code, not an empty or wrongly typed value (which would otherwise
+    read as "outside the EU"). Shows a select with no country preselected.
+    """
+
+    default_error_messages = {"invalid_choice": _("Give a country's two-letter ISO code, such as DE.")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("style", {"template": COUNTRY_SELECT})
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or len(data) != 2 or not data.isascii() or data not in dict(countries):
+            self.fail("invalid_choice")
+        return data
+
+
 class BillingInformationSerializer(serializers.ModelSerializer):
     """The caller's billing information; the VAT verdict and tax status are read-only."""
 
-    country = CountryField(style={"template": COUNTRY_SELECT})
+    country = StrictCountryField()
 
     class Meta:
         model = BillingInformation
@@ -57,7 +77,7 @@ class BillingInformationSerializer(serializers.ModelSerializer):
         country = str(attrs.get("country", instance.country if instance else ""))
         interactor = self.context["interactor"]
         if number and interactor.billing.needs_check(instance, number, country):
-            verdict = interactor.validate_vies(number, country)
+            verdict = interactor.validate_vies(number, country, use_cache=interactor.billing.reuses_cached_verdicts)
             if verdict.status == BillingInformation.VatStatus.INVALID:
                 raise vat_error(verdict)
             self.context["verdict"] = verdict
@@ -68,7 +88,7 @@ class VatValidationSerializer(serializers.Serializer):
     """A VAT number to check, and the country it should belong to."""
 
     vat_number = serializers.CharField(max_length=32)
-    country = CountryField(style={"template": COUNTRY_SELECT})
+    country = StrictCountryField()
 
 
 class VatVerdictSerializer(serializers.Serializer):

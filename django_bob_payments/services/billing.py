@@ -44,7 +44,9 @@ class BillingService:
     EU, same member state as the seller                    ``none`` (domestic VAT)
     EU, no VAT number, or one not (yet) confirmed valid    ``none`` (VAT of the
                                                            customer's country, OSS)
+    the seller's own country, wherever it is               ``none`` (domestic tax)
     outside the EU                                         ``OUTSIDE_EU_TAX_EXEMPT``
+    no country                                             ``none``
     ====================================================  ===========================
     """
 
@@ -56,13 +58,25 @@ class BillingService:
 
     def decide_tax_exempt(self, country: str, vat_status: str) -> str:
         """The ``tax_exempt`` value for a customer in ``country`` whose VAT number has ``vat_status``."""
-        country = str(country).upper()
+        country = str(country or "").upper()
+        seller_country = (bob_settings.SELLER_COUNTRY or "").upper()
+        if not country or country == seller_country:
+            # Unknown (never a reason to exempt), or domestic wherever the seller is.
+            return TaxExempt.NONE
         if not self.is_eu_country(country):
             return bob_settings.OUTSIDE_EU_TAX_EXEMPT
-        seller_country = (bob_settings.SELLER_COUNTRY or "").upper()
-        if vat_status == VatStatus.VALID and country != seller_country:
+        if vat_status == VatStatus.VALID:
             return TaxExempt.REVERSE
         return TaxExempt.NONE
+
+    @property
+    def reuses_cached_verdicts(self) -> bool:
+        """
+        Whether a customer's VAT check may reuse a cached VIES verdict. Not with a requester
+        (``SELLER_VAT_NUMBER``): a consultation number proves one check for one customer, so
+        each customer's check asks VIES for its own.
+        """
+        return not bob_settings.SELLER_VAT_NUMBER
 
     def check_vat(self, number: str, country: str, *, use_cache: bool = True) -> VatCheck:
         """The verdict on a number: format and checksum offline, then VIES."""
@@ -78,6 +92,10 @@ class BillingService:
         if verdict.status in (VatStatus.VALID, VatStatus.INVALID):
             billing.vat_verified_at = verdict.checked_at or timezone.now()
             billing.vies_consultation_number = verdict.consultation_number
+        else:
+            # No proof for this number: an earlier number's does not carry over.
+            billing.vat_verified_at = None
+            billing.vies_consultation_number = ""
         billing.tax_exempt = self.decide_tax_exempt(str(billing.country), billing.vat_status)
 
     def needs_check(self, billing: BillingInformation | None, number: str, country: str) -> bool:
