@@ -461,8 +461,9 @@ class PaymentInteractor:
     def email_payment_receipt(self, invoice: Invoice) -> BillingEmail | None:
         """The receipt of a paid invoice, with the reverse-charge wording when it applies."""
         customer = self._customer_for_email(invoice.customer_id)
-        billing = getattr(customer, "billing_information", None)
-        reverse_charge = billing is not None and billing.tax_exempt == BillingInformation.TaxExempt.REVERSE
+        # The invoice's own tax status and tax, not today's billing row: the receipt states the
+        # tax of the invoice it receipts.
+        reverse_charge = invoice.customer_tax_exempt == BillingInformation.TaxExempt.REVERSE and not invoice.tax
         return self.mailer.send(
             "payment_receipt",
             f"{invoice.provider}:{invoice.external_id}",

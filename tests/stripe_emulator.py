@@ -399,6 +399,16 @@ class StripeEmulator:
                 if unknown:
                     name = sorted(unknown)[0]
                     raise EmulatedError(400, f"Received unknown parameter: address[{name}]", param=f"address[{name}]")
+                # The SDK types each address field as a plain str (no Literal[""]): Stripe takes
+                # an empty one as an attempt to unset a field that cannot be unset.
+                for name, value in sorted(address.items()):
+                    if value == "":
+                        raise EmulatedError(
+                            400,
+                            f"You passed an empty string for 'address[{name}]'. We assume empty values are an "
+                            f"attempt to unset a parameter; however 'address[{name}]' cannot be unset.",
+                            param=f"address[{name}]",
+                        )
                 customer["address"] = {
                     key: address.get(key) or None
                     for key in ("city", "country", "line1", "line2", "postal_code", "state")

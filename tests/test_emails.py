@@ -36,7 +36,10 @@ def customer(user):
 
 @pytest.fixture
 def lifecycle(customer, catalog):
-    return Lifecycle(customer, catalog)
+    lifecycle = Lifecycle(customer, catalog)
+    # The customer is reverse-charged: Stripe's invoice says so.
+    lifecycle.invoice_paid["data"]["object"]["customer_tax_exempt"] = "reverse"
+    return lifecycle
 
 
 @pytest.fixture
@@ -338,3 +341,20 @@ def test_a_mail_server_that_never_answers_does_not_hold_the_webhook(lifecycle, p
     assert elapsed < 2.5
     record = BillingEmail.objects.get()
     assert record.status == "failed" and "did not answer within 1 s" in record.last_error
+
+
+def test_the_receipt_states_the_tax_as_the_invoice_does(customer, catalog, post):
+    """The billing row says reverse charge, but this invoice was taxed: the receipt follows the invoice."""
+    lifecycle = Lifecycle(customer, catalog)
+    invoice = stripe_objects.invoice(
+        lifecycle.customer_id,
+        subscription_id=lifecycle.subscription_id,
+        total=1190,
+        tax=190,
+        subscription_metadata={"bob_payments_customer_id": str(customer.pk)},
+        customer_tax_exempt="none",
+    )
+    post(build_event("invoice.paid", invoice))
+    body = mail.outbox[0].body
+    assert "Reverse charge" not in body
+    assert "VAT: 1.90 EUR" in body

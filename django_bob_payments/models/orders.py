@@ -121,6 +121,12 @@ class Invoice(ExternalPaymentProvider):
     currency = models.CharField(_("currency"), max_length=3, validators=[currency_validator])
     subtotal = models.BigIntegerField(_("subtotal (minor units)"), default=0)
     tax = models.BigIntegerField(_("tax (minor units)"), default=0)
+    customer_tax_exempt = models.CharField(
+        _("customer's tax status on the invoice"),
+        max_length=8,
+        blank=True,
+        help_text=_("none, exempt or reverse, as the provider applied it to this invoice."),
+    )
     total = models.BigIntegerField(_("total (minor units)"), default=0)
     amount_paid = models.BigIntegerField(_("amount paid (minor units)"), default=0)
     amount_due = models.BigIntegerField(_("amount due (minor units)"), default=0)

@@ -286,6 +286,7 @@ class FakeProvider(PaymentProvider):
                 "currency": price["currency"],
                 "subtotal": total,
                 "tax": 0,
+                "customer_tax_exempt": "",
                 "total": total,
                 "amount_paid": total,
                 "amount_due": total,

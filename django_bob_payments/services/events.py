@@ -521,6 +521,7 @@ class EventApplier:
         invoice.provider_subscription_id = data["subscription_external_id"]
         for name in ("number", "status", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due"):
             setattr(invoice, name, data[name])
+        invoice.customer_tax_exempt = data.get("customer_tax_exempt", "")
         invoice.hosted_invoice_url = data["hosted_invoice_url"]
         invoice.invoice_pdf = data["invoice_pdf"]
         invoice.period_start = from_timestamp(data["period_start"])

@@ -254,6 +254,9 @@ def _invoice_data(obj: dict[str, Any]) -> dict[str, Any]:
         "status": _text(obj.get("status"), "status", choices=INVOICE_STATUSES),
         "currency": _text(obj.get("currency"), "currency", max_length=3),
         "subtotal": _integer(obj.get("subtotal"), "subtotal", minimum=-MAX_AMOUNT) or 0,
+        "customer_tax_exempt": _text(
+            obj.get("customer_tax_exempt"), "customer_tax_exempt", choices=frozenset(("", "none", "exempt", "reverse"))
+        ),
         "tax": sum(
             _integer(tax.get("amount"), f"total_taxes[{index}].amount", minimum=-MAX_AMOUNT) or 0
             for index, tax in enumerate(taxes)

@@ -137,7 +137,9 @@ class StripeSync(StripeAPI):
             if key == "tax_id":
                 continue
             if key == "address":
-                params["address"] = {name: value.get(name, "") for name in ADDRESS_FIELDS} if value else ""
+                # Only the fields that have a value: the SDK types them as plain strings, and
+                # Stripe refuses "" for a field that cannot be unset. No address at all unsets it.
+                params["address"] = {name: value[name] for name in ADDRESS_FIELDS if value.get(name)} if value else ""
             elif key == "preferred_locales":
                 params["preferred_locales"] = list(value) if value else ""
             else:
