@@ -37,6 +37,10 @@ def vat_error(verdict: Any) -> serializers.ValidationError:
     return serializers.ValidationError({"vat_number": [serializers.ErrorDetail(verdict.message, code=verdict.code)]})
 
 
+# The largest quantity the database stores (a positive 32-bit integer); a product's own
+# max_quantity may allow less.
+MAX_QUANTITY = 2**31 - 1
+
 # The browsable API's country select, with a placeholder instead of a preselected country.
 COUNTRY_SELECT = "django_bob_payments/rest_framework/country_select.html"
 
@@ -135,7 +139,7 @@ class CheckoutSerializer(serializers.Serializer):
     """What to buy, and optionally where to come back (a URL on one of ALLOWED_HOSTS)."""
 
     pricing = serializers.IntegerField(min_value=1)
-    quantity = serializers.IntegerField(min_value=1, default=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
     success_url = serializers.URLField(required=False, max_length=2000)
     cancel_url = serializers.URLField(required=False, max_length=2000)
 
@@ -179,7 +183,7 @@ class CancelSerializer(serializers.Serializer):
 
 class ChangePlanSerializer(serializers.Serializer):
     pricing = serializers.IntegerField(min_value=1, required=False)
-    quantity = serializers.IntegerField(min_value=1, required=False)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
     at_period_end = serializers.BooleanField(
         default=False, help_text="Switch at the end of the current period (a downgrade) instead of now."
     )

@@ -208,7 +208,12 @@ class CustomerAPIView(GenericAPIView):
             exc = ProviderUnavailable(
                 detail=f"The payment provider failed ({exc.code}); try again.", code="provider_error"
             )
-        return super().handle_exception(exc)
+        response = super().handle_exception(exc)
+        # A machine-readable code beside the message, as the app's errors carry one.
+        detail = getattr(exc, "detail", None)
+        if isinstance(response.data, dict) and "detail" in response.data and hasattr(detail, "code"):
+            response.data["code"] = detail.code
+        return response
 
 
 class BillingInformationView(CustomerAPIView):
@@ -466,6 +471,9 @@ class SubscriptionActionView(CustomerAPIView):
         subscription = get_object_or_404(
             Subscription.objects.select_related("pricing__product"), pk=pk, customer=self.get_customer()
         )
+        if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+            # Stripe refuses every change but metadata on an ended subscription: say so, not 502.
+            raise Conflict("This subscription has ended.", code="subscription_ended")
         if self.action == "cancel":
             serializer = CancelSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)

@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from django_bob_payments.models import BillingEmail, BillingInformation, Customer, Subscription
 from django_bob_payments.templatetags.bob_payments import money
@@ -297,8 +298,9 @@ def test_the_email_is_recorded_in_the_events_transaction(
         assert post_event(client, lifecycle.invoice_paid).json()["duplicate"] is True
     assert BillingEmail.objects.count() == 1 and mail.outbox == []
     # The retry command sends what the dead process left, once.
-    call_command("sendbillingemails", "--minutes", "0", stdout=io.StringIO())
-    call_command("sendbillingemails", "--minutes", "0", stdout=io.StringIO())
+    BillingEmail.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=5))
+    call_command("sendbillingemails", "--minutes", "1", stdout=io.StringIO())
+    call_command("sendbillingemails", "--minutes", "1", stdout=io.StringIO())
     assert len(mail.outbox) == 1
     record.refresh_from_db()
     assert record.status == "sent"

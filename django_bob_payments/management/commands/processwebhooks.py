@@ -57,8 +57,8 @@ class Command(BaseCommand):
         interactor = get_payment_interactor()
         verbosity = options["verbosity"]
         if purge_days is not None:
-            if purge_days < 0:
-                raise CommandError("--purge-days must be 0 or more.")
+            if purge_days < 1:
+                raise CommandError("--purge-days must be 1 or more: events of today may still be redelivered.")
             purged = sum(
                 interactor.get_webhook_inbox(provider).purge(purge_days)
                 for provider in WebhookEvent.objects.values_list("provider", flat=True).distinct()

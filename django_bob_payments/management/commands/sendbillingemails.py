@@ -21,8 +21,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, minutes: int, **options: Any) -> None:
-        if minutes < 0:
-            raise CommandError("--minutes must be 0 or more.")
+        if minutes < 1:
+            raise CommandError("--minutes must be 1 or more: a message pending for less may still be on its way.")
         sent, failed = get_payment_interactor().mailer.retry(minutes)
         if options["verbosity"]:
             self.stdout.write(f"Sent {sent} email(s); {failed} failed again.")
