@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_BASE": "https://api.stripe.com",
     # None means the API version the pinned stripe SDK speaks.
     "STRIPE_API_VERSION": None,
+    # Hosts (and their subdomains) that links recorded from provider events may point at;
+    # any other link, or one not on https, is stored empty.
+    "TRUSTED_URL_HOSTS": ["stripe.com"],
     # Webhook API versions read besides every version of the pinned one's release (endive).
     "STRIPE_ACCEPTED_API_VERSIONS": [],
     # The SDK's StripeClient retries nothing unless told to.

@@ -16,11 +16,13 @@ from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
@@ -36,6 +38,7 @@ from django_bob_payments.exceptions import (
 )
 from django_bob_payments.interactors import PaymentInteractor, get_payment_interactor
 from django_bob_payments.models import BillingInformation, Customer, Invoice, Order, Subscription
+from django_bob_payments.parsers import BoundedJSONParser
 from django_bob_payments.providers import get_provider
 from django_bob_payments.serializers import (
     BillingInformationSerializer,
@@ -53,6 +56,10 @@ from django_bob_payments.serializers import (
 from django_bob_payments.services.webhooks import ReceiveResult
 
 logger = logging.getLogger("django_bob_payments.webhooks")
+
+
+# JSON with bounded nesting, and the forms of the browsable API.
+API_PARSERS = [BoundedJSONParser, FormParser, MultiPartParser]
 
 
 def api_schema(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -91,6 +98,7 @@ class StripeWebhookView(View):
 
     http_method_names = ["post"]
 
+    @sensitive_variables("payload", "body")
     def post(self, request: HttpRequest) -> JsonResponse:
         try:
             payload, body = verified_event(request)
@@ -111,6 +119,7 @@ class AsyncStripeWebhookView(View):
 
     http_method_names = ["post"]
 
+    @sensitive_variables("payload", "body")
     async def post(self, request: HttpRequest) -> JsonResponse:
         try:
             payload, body = verified_event(request)
@@ -120,6 +129,7 @@ class AsyncStripeWebhookView(View):
         return _answer(result)
 
 
+@sensitive_variables("body", "payload")
 def verified_event(request: HttpRequest) -> tuple[dict, bytes]:
     """The request's verified payload and its body as received; WebhookVerificationError otherwise."""
     try:
@@ -185,6 +195,7 @@ class CustomerAPIView(GenericAPIView):
 
     # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
     schema = AutoSchema()
+    parser_classes = API_PARSERS
 
     permission_classes = [permissions.IsAuthenticated]
 
@@ -317,6 +328,7 @@ class VatValidationView(GenericAPIView):
 
     # The app's views carry drf-spectacular's schema, whatever the host's DEFAULT_SCHEMA_CLASS.
     schema = AutoSchema()
+    parser_classes = API_PARSERS
 
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [VatValidationThrottle]

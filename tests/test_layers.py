@@ -23,9 +23,10 @@ LAYERS = {
     "views": 1,
     "interactors": 2,
     "serializers": 2,
+    "parsers": 2,
     "services": 3,
     "providers": 4,
-    **dict.fromkeys(("models", "conf", "signals", "exceptions", "money", "__init__"), 5),
+    **dict.fromkeys(("models", "conf", "signals", "exceptions", "money", "bounds", "__init__"), 5),
 }
 
 

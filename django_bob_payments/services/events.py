@@ -13,11 +13,13 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.dispatch import Signal
 from django.utils import timezone
 
 from django_bob_payments import signals
+from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import (
     BillingInformation,
@@ -55,6 +57,23 @@ def local_pk(value: Any) -> int | None:
         number = int(value)
         return number if number <= MAX_PK else None
     return None
+
+
+def trusted_url(context: ApplyContext, url: str, name: str) -> str:
+    """
+    ``url`` when it is https on one of ``TRUSTED_URL_HOSTS`` (or their subdomains), else "":
+    links from provider events are shown to customers and rendered in emails, so a link
+    that is not the provider's is dropped, with a note on the event.
+    """
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    trusted = [str(allowed).lower().lstrip(".") for allowed in bob_settings.TRUSTED_URL_HOSTS or []]
+    if parts.scheme == "https" and any(host == allowed or host.endswith("." + allowed) for allowed in trusted):
+        return url
+    context.note(f"untrusted URL in {name} dropped")
+    return ""
 
 
 def from_timestamp(value: int | None) -> datetime.datetime | None:
@@ -522,8 +541,8 @@ class EventApplier:
         for name in ("number", "status", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due"):
             setattr(invoice, name, data[name])
         invoice.customer_tax_exempt = data.get("customer_tax_exempt", "")
-        invoice.hosted_invoice_url = data["hosted_invoice_url"]
-        invoice.invoice_pdf = data["invoice_pdf"]
+        invoice.hosted_invoice_url = trusted_url(context, data["hosted_invoice_url"], "hosted_invoice_url")
+        invoice.invoice_pdf = trusted_url(context, data["invoice_pdf"], "invoice_pdf")
         invoice.period_start = from_timestamp(data["period_start"])
         invoice.period_end = from_timestamp(data["period_end"])
         invoice.paid_at = from_timestamp(data["paid_at"])

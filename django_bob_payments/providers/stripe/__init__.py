@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
+
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
 from django_bob_payments.providers.stripe import events
@@ -23,6 +25,7 @@ __all__ = ["StripeProvider"]
 class StripeProvider(StripeSync, PaymentProvider):
     """Talks to Stripe through the pinned SDK."""
 
+    @sensitive_variables("body", "headers")
     def verify_webhook(self, body: bytes, headers: Any) -> dict[str, Any]:
         return events.verify_webhook(body, headers.get("Stripe-Signature"))
 

@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
+
+from django_bob_payments.bounds import depth_within
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookVerificationError
 from django_bob_payments.providers.base import (
@@ -392,20 +395,6 @@ def parse_event(
     )
 
 
-def _depth_within(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests no deeper than ``limit`` objects and lists (walked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return False
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
-    return True
-
-
 def _signed_at(signature_header: str) -> int:
     """The ``t=`` timestamp of a header the SDK has already accepted."""
     for part in signature_header.split(","):
@@ -415,6 +404,8 @@ def _signed_at(signature_header: str) -> int:
     return 0
 
 
+# The signing secrets, the signature and the body never reach an error report.
+@sensitive_variables("secrets", "secret", "signature_header", "body", "text", "payload", "last_error")
 def verify_webhook(body: bytes, signature_header: str | None) -> dict[str, Any]:
     """
     Check ``body`` against every configured signing secret and parse it once.
@@ -440,6 +431,10 @@ def verify_webhook(body: bytes, signature_header: str | None) -> dict[str, Any]:
             break
         except stripe.SignatureVerificationError as err:
             last_error = err
+        except Exception as err:
+            # The SDK's frames hold the secret and the body as plain locals, which no
+            # reporter filter masks: the error is raised again without them (a 500).
+            raise RuntimeError(f"The webhook signature check failed unexpectedly ({type(err).__name__}).") from None
     else:
         reason = "stale_signature" if "tolerance" in str(last_error) else "invalid_signature"
         message = (
@@ -459,6 +454,6 @@ def verify_webhook(body: bytes, signature_header: str | None) -> dict[str, Any]:
         raise WebhookVerificationError(f"The body nests deeper than {MAX_DEPTH} levels.", code="too_deep") from None
     if not isinstance(payload, dict):
         raise WebhookVerificationError("The body is not a JSON object.", code="invalid_event")
-    if not _depth_within(payload, MAX_DEPTH):
+    if not depth_within(payload, MAX_DEPTH):
         raise WebhookVerificationError(f"The body nests deeper than {MAX_DEPTH} levels.", code="too_deep")
     return payload
