@@ -253,11 +253,16 @@ class FakeProvider(PaymentProvider):
             {
                 "external_id": external_id,
                 "status": data["status"],
-                "quantity": data["quantity"],
-                "price_external_id": price.external_id,
-                "price_local_id": price.data.get("local_id"),
-                "current_period_start": data["start"],
-                "current_period_end": data["period_end"],
+                "items": [
+                    {
+                        "external_id": f"{external_id}_item",
+                        "price_external_id": price.external_id,
+                        "price_local_id": price.data.get("local_id"),
+                        "quantity": data["quantity"],
+                        "current_period_start": data["start"],
+                        "current_period_end": data["period_end"],
+                    }
+                ],
                 "cancel_at_period_end": data["cancel_at_period_end"],
                 "cancel_at": cancel_at,
                 "canceled_at": data["canceled_at"],

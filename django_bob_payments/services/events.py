@@ -346,19 +346,8 @@ class EventApplier:
 
     @staticmethod
     def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
-        """The subscription's items; a provider that names one price only makes one item of it."""
-        items = data.get("items")
-        if items is None:
-            items = [
-                {
-                    "external_id": f"{data['external_id']}#0",
-                    "price_external_id": data["price_external_id"],
-                    "price_local_id": data["price_local_id"],
-                    "quantity": data["quantity"],
-                    "current_period_start": data["current_period_start"],
-                    "current_period_end": data["current_period_end"],
-                }
-            ]
+        """The subscription's items, each with a quantity."""
+        items = data["items"]
         if not items:
             raise WebhookHandlingError("The subscription has no items.", code="no_items")
         # Metered items have no quantity.

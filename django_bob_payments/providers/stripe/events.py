@@ -192,16 +192,10 @@ def _subscription_item(item: dict[str, Any], index: int) -> dict[str, Any]:
 def _subscription_data(obj: dict[str, Any]) -> dict[str, Any]:
     items_list = _object(obj.get("items"), "items")
     items = [_subscription_item(item, index) for index, item in enumerate(_objects(items_list.get("data"), "items"))]
-    first = items[0] if items else {}
     return {
         "external_id": _id(obj["id"]),
         "status": _text(obj.get("status"), "status", choices=SUBSCRIPTION_STATUSES),
         "items": items,
-        "quantity": first.get("quantity") or 1,
-        "price_external_id": first.get("price_external_id", ""),
-        "price_local_id": first.get("price_local_id"),
-        "current_period_start": first.get("current_period_start"),
-        "current_period_end": first.get("current_period_end"),
         "cancel_at_period_end": _flag(obj.get("cancel_at_period_end"), "cancel_at_period_end"),
         "cancel_at": _timestamp(obj.get("cancel_at"), "cancel_at"),
         "canceled_at": _timestamp(obj.get("canceled_at"), "canceled_at"),
