@@ -36,6 +36,7 @@ import stripe.params.billing_portal
 import stripe.params.checkout
 
 from django_bob_payments.testing import stripe_objects
+from tests import stripe_params
 
 API_VERSION = stripe.api_version
 
@@ -56,10 +57,18 @@ def _allowed(params_type_name: str) -> frozenset[str]:
     return _allowed_in(stripe.params, params_type_name)
 
 
+class Allowed(frozenset):
+    """The parameter names an endpoint accepts, and the SDK's params type they come from."""
+
+    params_type: type | None = None
+
+
 def _allowed_in(module: Any, params_type_name: str) -> frozenset[str]:
     """The parameter names an endpoint accepts, from the SDK's params type."""
-    annotations = getattr(module, params_type_name).__annotations__
-    return frozenset(set(annotations) - _REQUEST_OPTIONS)
+    params_type = getattr(module, params_type_name)
+    allowed = Allowed(set(params_type.__annotations__) - _REQUEST_OPTIONS)
+    allowed.params_type = params_type
+    return allowed
 
 
 class EmulatedError(Exception):
@@ -309,6 +318,13 @@ class StripeEmulator:
         for name in params:
             if name not in allowed:
                 raise EmulatedError(400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
+        params_type = getattr(allowed, "params_type", None)
+        if params_type is not None:
+            # Every value against the SDK's types: nested names, enums, numbers, empty strings.
+            try:
+                stripe_params.conform(params_type, params)
+            except stripe_params.ParamError as err:
+                raise EmulatedError(400, str(err), code=err.code, param=err.param) from None
         for name in required:
             if params.get(name) in (None, ""):
                 raise EmulatedError(400, f"Missing required param: {name}.", code="parameter_missing", param=name)
@@ -395,27 +411,14 @@ class StripeEmulator:
             if address == "":
                 customer["address"] = None
             else:
-                unknown = set(address) - {"line1", "line2", "postal_code", "city", "state", "country"}
-                if unknown:
-                    name = sorted(unknown)[0]
-                    raise EmulatedError(400, f"Received unknown parameter: address[{name}]", param=f"address[{name}]")
-                # The SDK types each address field as a plain str (no Literal[""]): Stripe takes
-                # an empty one as an attempt to unset a field that cannot be unset.
-                for name, value in sorted(address.items()):
-                    if value == "":
-                        raise EmulatedError(
-                            400,
-                            f"You passed an empty string for 'address[{name}]'. We assume empty values are an "
-                            f"attempt to unset a parameter; however 'address[{name}]' cannot be unset.",
-                            param=f"address[{name}]",
-                        )
+                # Names and empty values are checked against the SDK's types (_check_params).
                 customer["address"] = {
                     key: address.get(key) or None
                     for key in ("city", "country", "line1", "line2", "postal_code", "state")
                 }
         if "preferred_locales" in params:
             locales = params["preferred_locales"]
-            customer["preferred_locales"] = [] if locales == "" else list(locales)
+            customer["preferred_locales"] = list(locales)
         if "tax_exempt" in params:
             if params["tax_exempt"] not in ("none", "exempt", "reverse"):
                 raise EmulatedError(400, "Invalid tax_exempt", code="parameter_invalid_string", param="tax_exempt")

@@ -32,6 +32,68 @@ def test_unknown_parameters_are_refused_like_stripe(client):
     assert excinfo.value.request_id.startswith("req_")
 
 
+@pytest.mark.parametrize(
+    ("call", "param", "code"),
+    [
+        # A nested name the SDK's types do not know.
+        (
+            lambda c, p: c.v1.customers.create({"address": {"line1": "x", "floor": "3"}}),
+            "address[floor]",
+            "parameter_unknown",
+        ),
+        # An empty string where the type has no Literal[''].
+        (
+            lambda c, p: c.v1.customers.create({"address": {"line1": "x", "line2": ""}}),
+            "address[line2]",
+            "parameter_invalid_empty",
+        ),
+        (lambda c, p: c.v1.customers.create({"email": ""}), "email", "parameter_invalid_empty"),
+        # An enum value outside the Literal.
+        (
+            lambda c, p: c.v1.checkout.sessions.create(
+                {"mode": "rental", "line_items": [{"price": p.id, "quantity": 1}]}
+            ),
+            "mode",
+            None,
+        ),
+        (
+            lambda c, p: c.v1.customers.create({"tax_id_data": [{"type": "xx_vat", "value": "1"}]}),
+            "tax_id_data[0][type]",
+            None,
+        ),
+        # Numbers and booleans as Stripe reads them from the form.
+        (
+            lambda c, p: c.v1.checkout.sessions.create(
+                {"mode": "subscription", "line_items": [{"price": p.id, "quantity": "many"}]}
+            ),
+            "line_items[0][quantity]",
+            "parameter_invalid_integer",
+        ),
+        (lambda c, p: c.v1.prices.update(p.id, {"active": "maybe"}), "active", "parameter_invalid_boolean"),
+    ],
+)
+def test_parameters_are_checked_against_the_sdks_types(client, monthly, call, param, code):
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        call(client, monthly)
+    assert excinfo.value.http_status == 400
+    assert (excinfo.value.error.param, excinfo.value.code) == (param, code)
+
+
+def test_values_the_types_allow_are_taken(client, monthly):
+    customer = client.v1.customers.create(
+        {"address": {"line1": "Main Street 1", "country": "DE"}, "preferred_locales": ["de"], "metadata": {"a": "1"}}
+    )
+    # The SDK's types allow "" for these: Stripe unsets them.
+    updated = client.v1.customers.update(customer.id, {"address": "", "metadata": ""})
+    assert updated.address is None
+    # Not this one: a list with no Literal[''] cannot be unset.
+    with pytest.raises(stripe.InvalidRequestError, match="preferred_locales"):
+        client.v1.customers.update(customer.id, {"preferred_locales": ""})
+    client.v1.prices.update(monthly.id, {"active": False})
+    with pytest.raises(stripe.InvalidRequestError, match="nickname"):
+        client.v1.prices.update(monthly.id, {"nickname": ""})
+
+
 def test_prices_are_immutable(client, monthly):
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         client.v1.prices.update(monthly.id, {"unit_amount": 2900})

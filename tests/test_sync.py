@@ -208,6 +208,30 @@ def test_a_vat_number_change_replaces_the_tax_id(stripe_emulator, customers):
     assert stripe_emulator.all("tax_id") == []
 
 
+def test_a_uk_number_is_pushed_as_gb_vat_and_a_northern_irish_one_as_eu_vat(stripe_emulator, customers):
+    alice = customers[0]
+    BillingInformation.objects.filter(customer=alice).update(country="GB", vat_number="GB980780684")
+    sync("--only", "customers")
+    assert [(tax["type"], tax["value"]) for tax in stripe_emulator.all("tax_id")] == [("gb_vat", "GB980780684")]
+    BillingInformation.objects.filter(customer=alice).update(vat_number="XI980780684")
+    sync("--only", "customers")
+    assert [(tax["type"], tax["value"]) for tax in stripe_emulator.all("tax_id")] == [("eu_vat", "XI980780684")]
+
+
+def test_what_stripe_cannot_unset_is_left_alone_not_sent_empty(stripe_emulator, catalog, customers):
+    """The SDK's types allow no "" for a price's nickname or a customer's locales: never sent empty."""
+    sync()
+    yearly = catalog[1][1]
+    Pricing.objects.filter(pk=yearly.pk).update(nickname="")
+    chloe = customers[2]
+    Customer.objects.filter(pk=chloe.pk).update(preferred_locale="")
+    stdout, _ = sync()
+    failed = {line.split()[0]: line.split()[-1] for line in stdout.splitlines()[2:] if line.strip()}
+    assert failed == {"products": "0", "prices": "0", "customers": "0"}, stdout
+    assert stripe_emulator.count("POST", "/v1/prices/:id") == 0
+    assert stripe_emulator.count("POST", "/v1/customers/:id") == 0
+
+
 def test_dry_run_writes_nothing_and_prints_the_plan(stripe_emulator, catalog, customers):
     stdout, _ = sync("--dry-run")
     assert stripe_emulator.write_calls == 0

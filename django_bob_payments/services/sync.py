@@ -334,7 +334,9 @@ class ProviderSync:
             report.created += 1
         else:
             links[pricing.pk] = current.external_id
-            changes = self._changes({"nickname": desired["nickname"], "active": desired["active"]}, current)
+            # A nickname can be changed, not removed (no "" in the SDK's types): an empty one is left alone.
+            mutable = {"nickname": desired["nickname"]} if desired["nickname"] else {}
+            changes = self._changes({**mutable, "active": desired["active"]}, current)
             if changes:
                 self.observer.planned(
                     "prices", "update", f"{local_id} {current.external_id}: {', '.join(sorted(changes))}"
@@ -364,10 +366,12 @@ class ProviderSync:
             "name": "",
             "email": (getattr(user, "email", "") or "") if user is not None else "",
             "address": None,
-            "preferred_locales": [customer.preferred_locale] if customer.preferred_locale else [],
             "tax_exempt": "none",
             "tax_id": None,
         }
+        if customer.preferred_locale:
+            # Only when set: Stripe cannot unset a customer's locales (no "" in the SDK's types).
+            fields["preferred_locales"] = [customer.preferred_locale]
         if user is not None and hasattr(user, "get_full_name"):
             fields["name"] = user.get_full_name() or ""
         if billing is not None:
@@ -384,7 +388,7 @@ class ProviderSync:
                 email=billing.email,
                 address=address if any(address.values()) else None,
                 tax_exempt=billing.tax_exempt,
-                tax_id=(billing.vat_number or None) if billing.is_from_eu else None,
+                tax_id=(billing.vat_number or None) if billing.is_from_eu or str(billing.country) == "GB" else None,
             )
         return fields
 

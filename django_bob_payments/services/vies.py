@@ -20,6 +20,7 @@ from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.gb import vat as gb_vat
 from urllib3.util.retry import Retry
 
 from django_bob_payments.conf import bob_settings
@@ -29,8 +30,10 @@ VatStatus = BillingInformation.VatStatus
 
 # VIES's code for a member state where it differs from the ISO country code.
 VIES_PREFIX = {"GR": "EL"}
-# Northern Ireland: a UK address with an XI number is checked at VIES.
-XI_COUNTRY = "GB"
+# The United Kingdom: outside the EU VAT area. A UK address takes a GB number (checked offline
+# with python-stdnum; VIES does not know it) or, in Northern Ireland, an XI number (checked at
+# VIES, since Northern Ireland follows EU VAT rules for goods).
+UK_COUNTRY = "GB"
 
 # VIES error codes, all of which mean "unknown".
 VIES_ERRORS = (
@@ -69,11 +72,12 @@ def normalize(raw: str, country: str) -> VatCheck | str:
     """
     ``raw`` with spaces, dots and dashes removed, upper case, and the VIES prefix of
     ``country`` in front; or a VatCheck saying why it cannot be the number of ``country``.
+    A UK address takes a GB number (as is) or an XI one (Northern Ireland).
     """
     number = re.sub(r"[\s.\-/]", "", raw or "").upper()
     country = (country or "").upper()
-    expected = "XI" if country == XI_COUNTRY else vies_prefix(country)
-    if country not in EU_COUNTRIES and country != XI_COUNTRY:
+    expected = ("GB", "XI") if country == UK_COUNTRY else (vies_prefix(country),)
+    if country not in EU_COUNTRIES and country != UK_COUNTRY:
         return VatCheck(
             VatStatus.NOT_APPLICABLE, number, country, "not_eu", "VAT numbers are checked for EU countries."
         )
@@ -81,30 +85,43 @@ def normalize(raw: str, country: str) -> VatCheck | str:
         return VatCheck(VatStatus.NOT_APPLICABLE, "", country, "no_number", "No VAT number.")
     if re.match(r"^[A-Z]{2}", number):
         prefix = number[:2]
-        if prefix != expected:
+        if prefix not in expected:
             hint = " (Greece is EL at VIES)" if country == "GR" and prefix == "GR" else ""
             return VatCheck(
                 VatStatus.INVALID,
                 number,
                 country,
                 "country_mismatch",
-                f"The number starts with {prefix} but the country is {country}; expected {expected}{hint}.",
+                f"The number starts with {prefix} but the country is {country}; "
+                f"expected {' or '.join(expected)}{hint}.",
             )
     else:
-        number = expected + number
+        number = expected[0] + number
     return number
 
 
 def check_format(raw: str, country: str) -> VatCheck:
-    """Offline: normalize and check the number's format and checksum. No network."""
+    """
+    Offline: normalize and check the number's format and checksum. No network. A UK (GB)
+    number ends here, ``not_applicable`` to VIES: its format is all that can be checked.
+    """
     normalized = normalize(raw, country)
     if isinstance(normalized, VatCheck):
         return normalized
+    validator = gb_vat if normalized.startswith("GB") else eu_vat
     try:
-        eu_vat.validate(normalized)
+        validator.validate(normalized)
     except StdnumError as err:
         code = type(err).__name__.replace("Invalid", "invalid_").lower()
         return VatCheck(VatStatus.INVALID, normalized, country.upper(), code, str(err))
+    if validator is gb_vat:
+        return VatCheck(
+            VatStatus.NOT_APPLICABLE,
+            normalized,
+            country.upper(),
+            "uk_vat",
+            "A UK VAT number: its format is checked; VIES does not cover the UK.",
+        )
     return VatCheck(VatStatus.UNVERIFIED, normalized, country.upper())
 
 

@@ -1,6 +1,6 @@
 """
 The sync operations at Stripe: list, create and update products, prices and customers (with
-their EU VAT tax IDs), in the normalized fields ``services/sync.py`` compares.
+their VAT number as a tax ID), in the normalized fields ``services/sync.py`` compares.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from django_bob_payments.providers.base import METADATA_KEY, RemoteObject
 from django_bob_payments.providers.stripe.client import StripeAPI, as_dict
 
 ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "state", "country")
+# The tax ID types a customer's VAT number is pushed as: an EU number (Northern Ireland's XI
+# included) is eu_vat, a UK one gb_vat.
+VAT_TAX_ID_TYPES = frozenset(("eu_vat", "gb_vat"))
+
+
+def tax_id_type(number: str) -> str:
+    """Stripe's tax ID type of a normalized VAT number."""
+    return "gb_vat" if number.startswith("GB") else "eu_vat"
 
 
 def _metadata_id(obj: dict[str, Any]) -> str | None:
@@ -116,7 +124,7 @@ class StripeSync(StripeAPI):
     def _customer(self, obj: Any) -> RemoteObject:
         obj = as_dict(obj)
         tax_ids = (obj.get("tax_ids") or {}).get("data", [])
-        eu_vat = [tax_id for tax_id in tax_ids if tax_id["type"] == "eu_vat"]
+        eu_vat = [tax_id for tax_id in tax_ids if tax_id["type"] in VAT_TAX_ID_TYPES]
         return RemoteObject(
             external_id=obj["id"],
             local_id=_metadata_id(obj),
@@ -141,7 +149,8 @@ class StripeSync(StripeAPI):
                 # Stripe refuses "" for a field that cannot be unset. No address at all unsets it.
                 params["address"] = {name: value[name] for name in ADDRESS_FIELDS if value.get(name)} if value else ""
             elif key == "preferred_locales":
-                params["preferred_locales"] = list(value) if value else ""
+                if value:
+                    params["preferred_locales"] = list(value)
             else:
                 params[key] = value
         return params
@@ -166,7 +175,7 @@ class StripeSync(StripeAPI):
         params["metadata"] = {METADATA_KEY: local_id}
         params["expand"] = ["tax_ids"]
         if fields.get("tax_id"):
-            params["tax_id_data"] = [{"type": "eu_vat", "value": fields["tax_id"]}]
+            params["tax_id_data"] = [{"type": tax_id_type(fields["tax_id"]), "value": fields["tax_id"]}]
         obj = self.call(self.client.v1.customers.create, params, {"idempotency_key": idempotency_key})
         return self._customer(obj)
 
@@ -184,7 +193,7 @@ class StripeSync(StripeAPI):
                 tax_id = self.call(
                     self.client.v1.customers.tax_ids.create,
                     customer_id,
-                    {"type": "eu_vat", "value": changes["tax_id"]},
+                    {"type": tax_id_type(changes["tax_id"]), "value": changes["tax_id"]},
                 )
                 new_ids.append(tax_id.id)
             changes = {**changes, "tax_id_ids": new_ids}
