@@ -53,7 +53,7 @@ def _resolve(annotation: Any, namespace: dict[str, Any]) -> Any:
         annotation = ForwardRef(annotation)
     if isinstance(annotation, ForwardRef):
         try:
-            return _resolve(eval(annotation.__forward_arg__, namespace), namespace)  # noqa: S307
+            return _resolve(eval(annotation.__forward_arg__, namespace), namespace)
         except NameError:
             return Any
     return annotation
