@@ -37,6 +37,8 @@ from django_bob_payments.exceptions import (
     BobPaymentsError,
     BobPaymentsImproperlyConfigured,
     NotAtProvider,
+    ProviderAuthenticationError,
+    ProviderError,
     PurchaseNotAllowed,
 )
 from django_bob_payments.models import (
@@ -67,7 +69,7 @@ from django_bob_payments.services import (
     SubscriptionService,
 )
 from django_bob_payments.services.events import EventApplier
-from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport
+from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport, terms_digest
 from django_bob_payments.services.vies import VatCheck
 from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox
 
@@ -254,14 +256,48 @@ class PaymentInteractor:
         return external_id
 
     def ensure_provider_customer(self, customer: Customer) -> str:
-        """The customer's provider ID, pushing the customer (with its billing data) first if needed."""
-        try:
-            return self.external_id(ExternalCustomer, customer, "customer")
-        except NotAtProvider:
-            ProviderSync(self.get_provider()).sync_customer(
-                Customer.objects.select_related("billing_information", "user").get(pk=customer.pk)
+        """
+        The customer's provider ID, with the provider holding its current billing data and
+        tax status: a customer not at the provider yet, or whose billing information is not
+        ``synced`` (its last push failed, or has not run), is pushed first. NotAtProvider
+        (409, ``customer_not_synced``) when that push fails: a checkout must not use a stale
+        tax status.
+        """
+        billing_synced = (
+            BillingInformation.objects.filter(customer=customer).values_list("sync_status", flat=True).first()
+        )
+        if billing_synced in (None, BillingInformation.SyncStatus.SYNCED):
+            try:
+                return self.external_id(ExternalCustomer, customer, "customer")
+            except NotAtProvider:
+                pass
+        if not self.sync_customer(customer.pk):
+            raise NotAtProvider(
+                f"The billing information could not be sent to {self.get_provider().name}; try again.",
+                code="customer_not_synced",
             )
-            return self.external_id(ExternalCustomer, customer, "customer")
+        return self.external_id(ExternalCustomer, customer, "customer")
+
+    def ensure_provider_price(self, pricing: Pricing) -> str:
+        """
+        The provider ID of a price with the pricing's current terms (amount, currency,
+        interval). The link records the terms it was pushed with; when the local ones differ
+        (the pricing changed since the last sync), the pricing is pushed now. NotAtProvider
+        (409, ``pricing_not_synced``) when that push fails.
+        """
+        provider = self.get_provider()
+        link = ExternalPricing.objects.filter(provider=provider.name, pricing=pricing).first()
+        if link is not None and link.terms == terms_digest(pricing):
+            return link.external_id
+        try:
+            return ProviderSync(provider).sync_pricing(pricing)
+        except ProviderAuthenticationError:
+            raise
+        except ProviderError as err:
+            logger.warning("Could not push pricing %s to %s: %s", pricing.pk, provider.name, err)
+            raise NotAtProvider(
+                f"This pricing could not be sent to {provider.name}; try again.", code="pricing_not_synced"
+            ) from None
 
     def start_checkout(
         self, customer: Customer, pricing: Pricing, quantity: int, success_url: str, cancel_url: str
@@ -271,7 +307,7 @@ class PaymentInteractor:
         returns the attempt and the URL to send the customer to. Raises PurchaseNotAllowed
         (the product's limits), NotAtProvider (the pricing is not synced) or ProviderError.
         """
-        price_id = self.external_id(ExternalPricing, pricing, "pricing")
+        price_id = self.ensure_provider_price(pricing)
         customer_id = self.ensure_provider_customer(customer)
         with transaction.atomic():
             # Serializes purchases of one customer, so two tabs cannot both pass the limits.

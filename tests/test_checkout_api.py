@@ -159,11 +159,81 @@ def test_a_second_subscription_to_a_one_per_customer_product_is_refused(api, sho
     assert checkout(api, shop["pro_monthly"], quantity=11).status_code == 409
 
 
-def test_checkout_of_an_unsynced_pricing_is_a_conflict(api, shop):
-    pricing = Pricing.objects.create(product=shop["pro_monthly"].product, amount=5, currency="eur", interval="week")
+def test_a_pricing_not_at_stripe_yet_is_pushed_at_checkout(api, shop, stripe_emulator):
+    pricing = Pricing.objects.create(product=shop["pro_monthly"].product, amount=500, currency="eur", interval="week")
     response = checkout(api, pricing)
-    assert response.status_code == 409
-    assert "not at stripe" in response.json()["detail"]
+    assert response.status_code == 201, response.json()
+    session = stripe_emulator.all("checkout.session")[-1]
+    assert session["amount_total"] == 500 == Order.objects.get().amount_total
+
+
+def test_checkout_charges_the_local_price_without_a_sync(api, shop, stripe_emulator):
+    """A pricing changed locally after the last sync: the session charges the local amount."""
+    pricing = shop["pro_monthly"]
+    old_price = pricing.external_ids.get().external_id
+    Pricing.objects.filter(pk=pricing.pk).update(amount=990)
+    pricing.refresh_from_db()
+    response = checkout(api, pricing, quantity=2)
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get()
+    session = stripe_emulator.all("checkout.session")[-1]
+    assert session["amount_total"] == order.amount_total == 1980
+    # A new price with the new amount; the old one is archived, as the sync would.
+    new_price = pricing.external_ids.get().external_id
+    assert new_price != old_price
+    prices = {price["id"]: price for price in stripe_emulator.all("price")}
+    assert (prices[new_price]["unit_amount"], prices[old_price]["active"]) == (990, False)
+    # The link records the terms: the next checkout pushes nothing.
+    stripe_emulator.calls.clear()
+    assert checkout(api, pricing).status_code == 201
+    assert stripe_emulator.count("GET", "/v1/prices") == stripe_emulator.count("POST", "/v1/prices") == 0
+
+
+def test_a_pricing_whose_push_fails_is_a_409(api, shop, stripe_emulator, settings):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_MAX_NETWORK_RETRIES": 0}
+    pricing = shop["pro_monthly"]
+    Pricing.objects.filter(pk=pricing.pk).update(amount=990)
+    stripe_emulator.fail("POST", "/v1/prices", status=500)
+    response = checkout(api, pricing)
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "pricing_not_synced"
+    assert not Order.objects.exists()
+    assert stripe_emulator.all("checkout.session") == []
+
+
+def test_checkout_pushes_billing_whose_last_push_failed(
+    api, shop, stripe_emulator, settings, vies, django_capture_on_commit_callbacks
+):
+    """Stripe still holds `reverse` from an earlier number: checkout pushes the current status first."""
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_MAX_NETWORK_RETRIES": 0, "SELLER_COUNTRY": "FR"}
+    vies.register("DE136695976")
+    billing = {"name": "Alice GmbH", "email": "billing@alice.example", "country": "DE", "vat_number": "DE136695976"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/payment/billing/", billing, content_type="application/json").status_code == 201
+    assert stripe_emulator.all("customer")[-1]["tax_exempt"] == "reverse"
+    stripe_emulator.fail("POST", "/v1/customers/:id", status=500)
+    with django_capture_on_commit_callbacks(execute=True):
+        api.patch("/api/payment/billing/", {"vat_number": ""}, content_type="application/json")
+    assert api.get("/api/payment/billing/").json()["sync_status"] == "pending"
+    assert stripe_emulator.all("customer")[-1]["tax_exempt"] == "reverse"
+    assert checkout(api, shop["pro_monthly"]).status_code == 201
+    assert stripe_emulator.all("customer")[-1]["tax_exempt"] == "none"
+    assert api.get("/api/payment/billing/").json()["sync_status"] == "synced"
+
+
+def test_checkout_refuses_when_the_billing_push_fails(
+    api, shop, stripe_emulator, settings, vies, django_capture_on_commit_callbacks
+):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_MAX_NETWORK_RETRIES": 0}
+    stripe_emulator.fail("POST", "/v1/customers", status=500)
+    billing = {"name": "Alice", "email": "alice@example.com", "country": "FR"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/payment/billing/", billing, content_type="application/json").status_code == 201
+    stripe_emulator.fail("POST", "/v1/customers", status=500)
+    response = checkout(api, shop["pro_monthly"])
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "customer_not_synced"
+    assert stripe_emulator.all("checkout.session") == []
 
 
 def test_checkout_urls_must_stay_on_this_site(api, shop, stripe_emulator):

@@ -103,6 +103,14 @@ class ExternalPricing(ExternalPaymentProvider):
     pricing = models.ForeignKey(
         Pricing, on_delete=models.CASCADE, related_name="external_ids", verbose_name=_("pricing")
     )
+    terms = models.CharField(
+        _("terms pushed"),
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_("A digest of the amount, currency and interval the provider's price has; empty when unknown."),
+    )
 
     class Meta(ExternalPaymentProvider.Meta):
         verbose_name = _("external pricing")

@@ -157,8 +157,8 @@ class PaymentProvider(ABC):
     # Prices
 
     @abstractmethod
-    def iter_prices(self) -> Iterator[RemoteObject]:
-        """Every price at the provider, paging through them."""
+    def iter_prices(self, product_external_id: str | None = None) -> Iterator[RemoteObject]:
+        """Every price at the provider (or of one provider product), paging through them."""
 
     @abstractmethod
     def create_price(

@@ -88,8 +88,11 @@ class FakeProvider(PaymentProvider):
     def update_product(self, external_id: str, changes: dict[str, Any]) -> RemoteObject:
         return self._update("product", external_id, changes)
 
-    def iter_prices(self) -> Iterator[RemoteObject]:
-        return self._iter("price")
+    def iter_prices(self, product_external_id: str | None = None) -> Iterator[RemoteObject]:
+        prices = self._iter("price")
+        if product_external_id is None:
+            return prices
+        return (price for price in prices if price.parent_id == product_external_id)
 
     def create_price(
         self, local_id: str, product_external_id: str, fields: dict[str, Any], idempotency_key: str

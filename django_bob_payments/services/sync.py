@@ -91,6 +91,12 @@ def idempotency_key(kind: str, local_id: str, content: dict[str, Any]) -> str:
     return f"bob-payments-{kind}-{local_id}-{digest}"
 
 
+def terms_digest(pricing: Pricing) -> str:
+    """A digest of what a provider price cannot change (amount, currency, interval), as the link records it."""
+    terms = {name: getattr(pricing, name) for name in PRICE_IMMUTABLE_FIELDS}
+    return hashlib.sha256(json.dumps(terms, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
 def iter_pages(queryset: models.QuerySet, page_size: int = PAGE_SIZE) -> Iterator[list[Any]]:
     """Rows of ``queryset`` by ascending primary key, one page (one query) at a time."""
     last_pk = None
@@ -159,14 +165,17 @@ class ProviderSync:
         owner_field: str,
         links: dict[int, str],
         linked: dict[int, str] | None = None,
+        terms: dict[int, str] | None = None,
     ) -> None:
         """
         Point each local row's link for this provider at its provider ID, in one query; rows
-        whose live link (``linked``) already says so are left alone. A new ID starts a new
+        whose live link (``linked``) already says so are left alone, unless ``terms`` (of
+        pricings: the terms digest their price has) must be recorded. A new ID starts a new
         link: no watermark, no tombstone.
         """
+        terms = terms or {}
         if linked:
-            links = {pk: external_id for pk, external_id in links.items() if linked.get(pk) != external_id}
+            links = {pk: ext for pk, ext in links.items() if linked.get(pk) != ext or pk in terms}
         if not links or self.dry_run:
             return
         manager = link_model._default_manager
@@ -175,12 +184,15 @@ class ProviderSync:
         with_target = connections[manager.db].features.supports_update_conflicts_with_target
         manager.bulk_create(
             [
-                link_model(**{f"{owner_field}_id": pk, "provider": self.provider.name, "external_id": external_id})
+                link_model(
+                    **{f"{owner_field}_id": pk, "provider": self.provider.name, "external_id": external_id},
+                    **({"terms": terms.get(pk, "")} if terms else {}),
+                )
                 for pk, external_id in links.items()
             ],
             update_conflicts=True,
             unique_fields=[owner_field, "provider"] if with_target else None,
-            update_fields=["external_id", "updated_at", *reset],
+            update_fields=["external_id", "updated_at", *reset, *(["terms"] if terms else [])],
         )
 
     def _linked_ids(self, rows: list[Any]) -> dict[int, str]:
@@ -281,6 +293,7 @@ class ProviderSync:
         total, done = Pricing.objects.count(), 0
         for page in iter_pages(queryset, self.page_size):
             linked = self._linked_ids(page)
+            recorded = {row.pk: link.terms for row in page for link in row.external_ids.all()}
             links: dict[int, str] = {}
             for pricing in page:
                 local_id = str(pricing.pk)
@@ -289,9 +302,47 @@ class ProviderSync:
                     kind, local_id, self._push_price, pricing, candidates, linked.get(pricing.pk), product_ids, links
                 )
                 done += 1
-            self._save_links(ExternalPricing, "pricing", links, linked)
+            self._save_links(ExternalPricing, "pricing", links, linked, self._new_terms(page, links, linked, recorded))
             self.observer.progress(kind, done, total)
         self._archive_leftovers(kind, remote_index, self.provider.update_price)
+
+    @staticmethod
+    def _new_terms(
+        pricings: list[Pricing], links: dict[int, str], linked: dict[int, str], recorded: dict[int, str]
+    ) -> dict[int, str]:
+        """The terms digests to record: of the pricings pushed whose link is new or records other terms."""
+        digests = {pricing.pk: terms_digest(pricing) for pricing in pricings if pricing.pk in links}
+        return {
+            pk: digest for pk, digest in digests.items() if linked.get(pk) != links[pk] or recorded.get(pk) != digest
+        }
+
+    def sync_pricing(self, pricing: Pricing) -> str:
+        """
+        Push one pricing now, its product first if that is not at the provider yet; returns
+        its provider price ID. One list call for the product's prices, and a create when
+        none has the pricing's terms.
+        """
+        product_id = (
+            ExternalProduct.objects.filter(provider=self.provider.name, product_id=pricing.product_id)
+            .values_list("external_id", flat=True)
+            .first()
+        )
+        if product_id is None:
+            links: dict[int, str] = {}
+            self._push_product(pricing.product, self.product_fields(pricing.product), None, links)
+            self._save_links(ExternalProduct, "product", links)
+            product_id = links[pricing.product_id]
+        link = ExternalPricing.objects.filter(provider=self.provider.name, pricing=pricing).first()
+        local_id = str(pricing.pk)
+        candidates = [price for price in self.provider.iter_prices(product_id) if price.local_id == local_id]
+        links = {}
+        self._push_price(
+            pricing, candidates, link.external_id if link else None, {pricing.product_id: product_id}, links
+        )
+        linked = {pricing.pk: link.external_id} if link else {}
+        recorded = {pricing.pk: link.terms} if link else {}
+        self._save_links(ExternalPricing, "pricing", links, linked, self._new_terms([pricing], links, linked, recorded))
+        return links[pricing.pk]
 
     def _push_price(
         self,

@@ -91,8 +91,8 @@ class StripeSync(StripeAPI):
             },
         )
 
-    def iter_prices(self) -> Iterator[RemoteObject]:
-        for obj in self._paginate("/v1/prices", {}):
+    def iter_prices(self, product_external_id: str | None = None) -> Iterator[RemoteObject]:
+        for obj in self._paginate("/v1/prices", {"product": product_external_id} if product_external_id else {}):
             yield self._price(obj)
 
     def create_price(
