@@ -17,7 +17,11 @@ class BobPaymentsConfig(AppConfig):
 
         from django_bob_payments import checks as bob_checks
         from django_bob_payments.models import Customer, Pricing, Product
-        from django_bob_payments.receivers import custom_user_post_save, remove_remote_objects
+        from django_bob_payments.receivers import (
+            check_collected_billing,
+            custom_user_post_save,
+            remove_remote_objects,
+        )
 
         post_save.connect(
             custom_user_post_save,
@@ -30,6 +34,10 @@ class BobPaymentsConfig(AppConfig):
             )
         from django_bob_payments import signals
         from django_bob_payments.receivers import EMAIL_RECEIVERS
+
+        signals.billing_details_collected.connect(
+            check_collected_billing, dispatch_uid="bob_payments_check_collected_billing"
+        )
 
         for signal_name, receiver in EMAIL_RECEIVERS.items():
             getattr(signals, signal_name).connect(receiver, dispatch_uid=f"bob_payments_{receiver.__name__}")

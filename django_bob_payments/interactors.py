@@ -226,6 +226,17 @@ class PaymentInteractor:
             signals.vat_number_invalidated.send(sender=type(self), billing_information=current)
         return "still unverified" if verdict.status == BillingInformation.VatStatus.UNVERIFIED else verdict.status
 
+    def check_collected_billing(self, billing: BillingInformation) -> str:
+        """
+        Check a VAT number the buyer typed in the provider's checkout (recorded from
+        ``checkout.session.completed``), decide the tax status, and push the customer when
+        it changed: ``revalidate_vat``. Until VIES answers the number stays ``unverified``
+        (no reverse charge) and ``revalidatevat`` asks again.
+        """
+        if not billing.vat_number:
+            return billing.vat_status
+        return self.revalidate_vat(billing)
+
     def sync_customer(self, customer_id: int) -> bool:
         """Push one customer to the provider now; False (and logged) when it cannot be reached."""
         customer = Customer.objects.select_related("billing_information", "user").get(pk=customer_id)
@@ -410,7 +421,9 @@ class PaymentInteractor:
 
     def get_webhook_inbox(self, provider_name: str = "stripe") -> WebhookInbox:
         """The inbox that stores and applies ``provider_name``'s events, with this interactor's side effects."""
-        return WebhookInbox(get_provider(provider_name), EventApplier(self.plans), self.record_side_effects)
+        return WebhookInbox(
+            get_provider(provider_name), EventApplier(self.plans, self.billing), self.record_side_effects
+        )
 
     def record_side_effects(self, signal: Signal, kwargs: dict[str, Any]) -> None:
         """

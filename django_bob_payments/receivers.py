@@ -30,6 +30,11 @@ def remove_remote_objects(sender: Any, instance: Any, **kwargs: Any) -> None:
         )
 
 
+def check_collected_billing(sender: Any, billing_information: Any, **kwargs: Any) -> None:
+    """A VAT number typed in the provider's checkout: checked at VIES now, after the event's commit."""
+    get_payment_interactor().check_collected_billing(billing_information)
+
+
 # Billing emails of webhook events are recorded by the inbox itself, in the event's
 # transaction (PaymentInteractor.record_side_effects); this one follows revalidatevat.
 

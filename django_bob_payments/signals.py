@@ -56,3 +56,8 @@ webhook_event_failed = Signal()
 # A VAT number that VIES had confirmed is no longer valid (found by revalidatevat).
 # Arguments: billing_information (BillingInformation).
 vat_number_invalidated = Signal()
+
+# A completed checkout brought billing details the buyer typed on the provider's page (a VAT
+# number, or a first address): they are recorded, and the number is checked after the commit.
+# Arguments: billing_information (BillingInformation).
+billing_details_collected = Signal()

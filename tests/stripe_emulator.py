@@ -135,6 +135,7 @@ class Fault:
     headers: dict[str, str]
 
 
+ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
 EU_VAT_RE = re.compile(r"^(ATU\d{8}|[A-Z]{2}[0-9A-Z+*]{2,13})$")
 
 
@@ -673,10 +674,21 @@ class StripeEmulator:
         self._check_params(params, frozenset({"expand"}))
         return self._get("checkout.session", id)
 
-    def complete_checkout(self, session_id: str, *, payment_status: str = "paid") -> tuple[dict, dict | None]:
+    def complete_checkout(
+        self,
+        session_id: str,
+        *,
+        payment_status: str = "paid",
+        address: dict[str, str] | None = None,
+        name: str | None = None,
+        tax_ids: list[tuple[str, str]] = (),
+    ) -> tuple[dict, dict | None]:
         """
         Act as the customer paying on the hosted page: the session completes, a customer is
-        created when it had none, and in subscription mode the subscription starts.
+        created when it had none, and in subscription mode the subscription starts. What the
+        buyer typed (``address``, ``name``, ``tax_ids`` as (type, value)) is in the session's
+        ``customer_details``; as at Stripe, collected tax IDs are added to the customer, and
+        the address and name written to it when ``customer_update`` says ``auto``.
         Returns (session, subscription or None), the objects the webhook events carry.
         """
         with self.lock:
@@ -686,6 +698,21 @@ class StripeEmulator:
                 customer = stripe_objects.customer(created=self._now(), email=session["customer_email"])
                 self.objects["customer"][customer["id"]] = customer
                 session["customer"] = customer["id"]
+            customer = self._get("customer", session["customer"])
+            update = params.get("customer_update") or {}
+            if address is not None and update.get("address") == "auto":
+                customer["address"] = {key: address.get(key) for key in ADDRESS_KEYS}
+            if name is not None and update.get("name") == "auto":
+                customer["name"] = name
+            if tax_ids and _bool((params.get("tax_id_collection") or {}).get("enabled", False), "enabled"):
+                for tax_type, value in tax_ids:
+                    self._store_tax_id(self._build_tax_id(customer["id"], {"type": tax_type, "value": value}))
+            session["customer_details"] = stripe_objects.checkout_customer_details(
+                email=customer.get("email") or session["customer_email"],
+                name=name or customer.get("name"),
+                address=address or customer.get("address"),
+                tax_ids=list(tax_ids),
+            )
             subscription = None
             if session["mode"] == "subscription":
                 item = params["line_items"][0]

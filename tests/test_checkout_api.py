@@ -463,3 +463,78 @@ def test_the_admin_shows_prices_as_people_read_them(shop):
     assert str(shop["pro_monthly"]) == "Pro: 19.00 EUR / month"
     yen = Pricing.objects.create(product=shop["pro_monthly"].product, amount=1200, currency="jpy", type="one_time")
     assert str(yen) == "Pro: 1200 JPY"
+
+
+def buy_with_details(api, stripe_emulator, pricing, on_commit, **details):
+    """Checkout; the buyer types ``details`` (address, name, tax_ids) on the hosted page; webhooks delivered."""
+    assert checkout(api, pricing).status_code == 201
+    session_id = stripe_emulator.all("checkout.session")[-1]["id"]
+    session, _ = stripe_emulator.complete_checkout(session_id, **details)
+    with on_commit(execute=True):
+        deliver(api, "checkout.session.completed", session)
+    return session
+
+
+def test_a_vat_number_typed_in_checkout_is_checked_and_kept(
+    api, shop, stripe_emulator, vies, settings, django_capture_on_commit_callbacks
+):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "SELLER_VAT_NUMBER": "FR40303265045"}
+    vies.register("DE136695976")
+    billing = {"name": "Alice GmbH", "email": "billing@alice.example", "country": "DE"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/payment/billing/", billing, content_type="application/json").status_code == 201
+    assert api.get("/api/payment/billing/").json()["tax_exempt"] == "none"
+    buy_with_details(
+        api,
+        stripe_emulator,
+        shop["pro_monthly"],
+        django_capture_on_commit_callbacks,
+        tax_ids=[("eu_vat", "DE136695976")],
+    )
+    saved = api.get("/api/payment/billing/").json()
+    assert (saved["vat_number"], saved["vat_status"], saved["tax_exempt"]) == ("DE136695976", "valid", "reverse")
+    assert saved["vies_consultation_number"]
+    assert [r["body"]["vatNumber"] for r in vies.requests if r.get("body")] == ["136695976"]
+    remote = stripe_emulator.all("customer")[-1]
+    assert remote["tax_exempt"] == "reverse"
+    # The sync keeps the number the buyer entered.
+    call_command("synchronizepayments", stdout=io.StringIO())
+    assert [tax["value"] for tax in stripe_emulator.all("tax_id") if not tax.get("deleted")] == ["DE136695976"]
+
+
+def test_a_checkout_number_vies_cannot_check_stays_unverified_and_taxed(
+    api, shop, stripe_emulator, vies, django_capture_on_commit_callbacks
+):
+    vies.fail("DE", "MS_UNAVAILABLE")
+    buy_with_details(
+        api,
+        stripe_emulator,
+        shop["pro_monthly"],
+        django_capture_on_commit_callbacks,
+        address={"line1": "Hauptstr. 1", "postal_code": "10115", "city": "Berlin", "country": "DE"},
+        name="Alice GmbH",
+        tax_ids=[("eu_vat", "DE136695976")],
+    )
+    # No billing information before: it is made from what the buyer typed.
+    saved = api.get("/api/payment/billing/").json()
+    assert (saved["country"], saved["city"], saved["name"]) == ("DE", "Berlin", "Alice GmbH")
+    assert (saved["vat_number"], saved["vat_status"], saved["tax_exempt"]) == ("DE136695976", "unverified", "none")
+    # VIES answers later: revalidatevat confirms it.
+    vies.recover("DE")
+    vies.register("DE136695976")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("revalidatevat", stdout=io.StringIO())
+    assert api.get("/api/payment/billing/").json()["tax_exempt"] == "reverse"
+
+
+def test_billing_changed_after_the_checkout_keeps_its_number(api, shop, stripe_emulator, vies):
+    billing = {"name": "Alice", "email": "alice@example.com", "country": "FR"}
+    assert api.post("/api/payment/billing/", billing, content_type="application/json").status_code == 201
+    assert checkout(api, shop["pro_monthly"]).status_code == 201
+    session_id = stripe_emulator.all("checkout.session")[-1]["id"]
+    session, _ = stripe_emulator.complete_checkout(session_id, tax_ids=[("eu_vat", "DE136695976")])
+    event = build_event("checkout.session.completed", session)
+    event["created"] -= 3600  # the buyer edited the billing information since
+    assert post_event(api, event).status_code == 200
+    saved = api.get("/api/payment/billing/").json()
+    assert (saved["vat_number"], saved["vat_status"]) == ("", "not_applicable")

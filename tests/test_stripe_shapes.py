@@ -60,6 +60,13 @@ def test_built_objects_parse_with_the_sdk():
     assert invoice.parent.subscription_details.subscription == "sub_9"
 
 
+def test_checkout_customer_details_have_the_sdk_fields():
+    details = stripe_objects.checkout_customer_details(address={"country": "DE"}, tax_ids=[("eu_vat", "DE1")])
+    assert set(details) == sdk_fields(stripe.checkout.Session.CustomerDetails)
+    assert set(details["address"]) == sdk_fields(stripe.checkout.Session.CustomerDetails.Address)
+    assert set(details["tax_ids"][0]) == sdk_fields(stripe.checkout.Session.CustomerDetails.TaxId)
+
+
 def test_schedule_phases_have_the_sdk_fields():
     phase = stripe_objects.schedule_phase(stripe_objects.price("prod_1", 100), 1, 1, 2)
     assert set(phase) == sdk_fields(stripe.SubscriptionSchedule.Phase)

@@ -242,6 +242,14 @@ class FakeProvider(PaymentProvider):
             "customer_local_id": data["metadata"].get(CUSTOMER_METADATA_KEY),
             "amount_total": data["amount_total"],
             "currency": data["currency"],
+            # The fake page asks the buyer nothing.
+            "customer_details": {
+                "name": "",
+                "business_name": "",
+                "email": "",
+                "address": dict.fromkeys(("line1", "line2", "postal_code", "city", "state", "country"), ""),
+                "tax_ids": [],
+            },
         }
 
     def _emit_subscription(self, external_id: str, action: str) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from django.dispatch import Signal
 from django.utils import timezone
+from django_countries import countries
 
 from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
@@ -37,7 +38,11 @@ from django_bob_payments.models import (
     SubscriptionItem,
 )
 from django_bob_payments.providers.base import ProviderEvent
+from django_bob_payments.services.billing import BillingService
 from django_bob_payments.services.plans import PlanService
+
+# The tax IDs typed in a checkout that are recorded as the customer's VAT number.
+COLLECTED_TAX_ID_TYPES = ("eu_vat", "gb_vat")
 
 # The largest primary key of a BigAutoField.
 MAX_PK = 2**63 - 1
@@ -166,8 +171,9 @@ ATTEMPT_RANK = {
 class EventApplier:
     """Dispatches a normalized event to the handler of its kind."""
 
-    def __init__(self, plans: PlanService | None = None) -> None:
+    def __init__(self, plans: PlanService | None = None, billing: BillingService | None = None) -> None:
         self.plans = plans or PlanService()
+        self.billing = billing or BillingService()
 
     def apply(self, context: ApplyContext) -> None:
         handler = getattr(self, f"handle_{context.event.kind}")
@@ -448,6 +454,8 @@ class EventApplier:
 
     def handle_checkout_session(self, context: ApplyContext) -> None:
         event, data = context.event, context.event.data
+        if event.action == "completed" and context.customer is not None:
+            self._record_customer_details(context, data["customer_details"])
         order_id = local_pk(data["order_local_id"])
         order = (
             Order.objects.select_related("pricing").filter(pk=order_id, customer=context.customer).first()
@@ -494,6 +502,53 @@ class EventApplier:
                 order.subscription_id = link.subscription_id
                 order.save(update_fields=["subscription", "updated_at"])
         context.note(f"order {order.pk}: {order.status}, attempt {attempt.pk}: {attempt.status}")
+
+    def _record_customer_details(self, context: ApplyContext, details: dict[str, Any]) -> None:
+        """
+        What the buyer typed on the hosted checkout page, recorded locally so that the sync
+        never removes it at the provider and the tax decision stays local: a VAT number (the
+        first ``eu_vat`` or ``gb_vat`` tax ID) replaces the customer's, unless the billing
+        information changed after the checkout; a customer without billing information gets
+        it from the details when they name a known country. The number is ``unverified``
+        until the VIES check that ``billing_details_collected`` starts after the commit.
+        """
+        event, customer = context.event, context.customer
+        number = next((tax["value"] for tax in details["tax_ids"] if tax["type"] in COLLECTED_TAX_ID_TYPES), "")
+        number = "".join(number.split()).upper()
+        billing = BillingInformation.objects.filter(customer=customer).first()
+        if billing is None:
+            address = details["address"]
+            email = details["email"]
+            if address["country"] not in dict(countries) or not email:
+                if number:
+                    context.note("checkout details without a known country or email: the VAT number is not recorded")
+                return
+            billing = BillingInformation(
+                customer=customer,
+                name=details["business_name"] or details["name"] or email,
+                email=email,
+                address_line1=address["line1"],
+                address_line2=address["line2"],
+                postal_code=address["postal_code"],
+                city=address["city"],
+                state=address["state"],
+                country=address["country"],
+            )
+        elif not number or number == billing.vat_number:
+            return
+        elif timestamp(billing.updated_at) > event.created:
+            context.note("billing information changed after this checkout: its VAT number is kept")
+            return
+        if number:
+            billing.vat_number = number
+            billing.vat_status = BillingInformation.VatStatus.UNVERIFIED
+            billing.vat_verified_at = None
+            billing.vies_consultation_number = ""
+        billing.tax_exempt = self.billing.decide_tax_exempt(str(billing.country), billing.vat_status)
+        billing.sync_status = BillingInformation.SyncStatus.PENDING
+        billing.save()
+        context.note(f"recorded the checkout's billing details{' and VAT number' if number else ''}")
+        context.signal(signals.billing_details_collected, billing_information=billing)
 
     def _advance(self, attempt: PaymentAttempt, attempt_status: str, order: Order, order_status: str | None) -> None:
         """Move the attempt and the order forward, never back."""

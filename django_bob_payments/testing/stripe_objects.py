@@ -362,6 +362,31 @@ def checkout_session(
     return obj
 
 
+def checkout_customer_details(
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    address: dict[str, Any] | None = None,
+    tax_ids: list[tuple[str, str]] = (),
+    **fields: Any,
+) -> dict[str, Any]:
+    """A completed session's ``customer_details``: what the buyer gave on the hosted page."""
+    obj = {
+        "address": None
+        if address is None
+        else {key: address.get(key) for key in ("city", "country", "line1", "line2", "postal_code", "state")},
+        "business_name": None,
+        "email": email,
+        "individual_name": None,
+        "name": name,
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [{"type": type_, "value": value} for type_, value in tax_ids],
+    }
+    obj.update(fields)
+    return obj
+
+
 def billing_portal_session(customer_id: str, return_url: str | None = None, **fields: Any) -> dict[str, Any]:
     session_id = fields.pop("id", None) or new_id("bps")
     obj = {

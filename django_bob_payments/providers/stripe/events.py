@@ -236,6 +236,29 @@ def _checkout_session_data(obj: dict[str, Any]) -> dict[str, Any]:
         "customer_local_id": _meta(obj, CUSTOMER_METADATA_KEY),
         "amount_total": _integer(obj.get("amount_total"), "amount_total"),
         "currency": _text(obj.get("currency"), "currency", max_length=3),
+        "customer_details": _customer_details(obj.get("customer_details")),
+    }
+
+
+def _customer_details(value: Any) -> dict[str, Any]:
+    """What the buyer gave on the hosted page: name, email, address, and the tax IDs typed in."""
+    details = _object(value, "customer_details")
+    address = _object(details.get("address"), "customer_details.address")
+    return {
+        "name": _text(details.get("name"), "customer_details.name", max_length=512),
+        "business_name": _text(details.get("business_name"), "customer_details.business_name", max_length=512),
+        "email": _text(details.get("email"), "customer_details.email", max_length=512),
+        "address": {
+            key: _text(address.get(key), f"customer_details.address.{key}", max_length=512)
+            for key in ("line1", "line2", "postal_code", "city", "state", "country")
+        },
+        "tax_ids": [
+            {
+                "type": _text(tax_id.get("type"), f"customer_details.tax_ids[{index}].type", max_length=64),
+                "value": _text(tax_id.get("value"), f"customer_details.tax_ids[{index}].value", max_length=64),
+            }
+            for index, tax_id in enumerate(_objects(details.get("tax_ids"), "customer_details.tax_ids"))
+        ],
     }
 
 
