@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 from django_countries.serializer_fields import CountryField
@@ -64,9 +65,27 @@ class StrictCountryField(CountryField):
         return data
 
 
+class StrictCharField(serializers.CharField):
+    """Text given as a JSON string: a number or a boolean is refused, not turned into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(StrictCharField, serializers.EmailField):
+    """An email address given as a JSON string."""
+
+
 class BillingInformationSerializer(serializers.ModelSerializer):
     """The caller's billing information; the VAT verdict and tax status are read-only."""
 
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.EmailField: StrictEmailField,
+    }
     country = StrictCountryField()
 
     class Meta:
@@ -86,6 +105,15 @@ class BillingInformationSerializer(serializers.ModelSerializer):
                 raise vat_error(verdict)
             self.context["verdict"] = verdict
         return attrs
+
+
+class BillingInformationResponseSerializer(BillingInformationSerializer):
+    """
+    Billing information as served. ``country`` is "" on a row saved without one (through the
+    Python API, or before countries were checked); requests must name a country.
+    """
+
+    country = serializers.ChoiceField(choices=[("", ""), *countries], read_only=True)
 
 
 class VatValidationSerializer(serializers.Serializer):

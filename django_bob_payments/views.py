@@ -41,6 +41,7 @@ from django_bob_payments.models import BillingInformation, Customer, Invoice, Or
 from django_bob_payments.parsers import BoundedJSONParser
 from django_bob_payments.providers import get_provider
 from django_bob_payments.serializers import (
+    BillingInformationResponseSerializer,
     BillingInformationSerializer,
     CancelSerializer,
     ChangePlanSerializer,
@@ -266,14 +267,16 @@ class BillingInformationView(CustomerAPIView):
         hidden = {"POST"} if exists else {"PUT", "PATCH"}
         return [method for method in methods if method not in hidden]
 
-    @api_schema(parameters=[ORGANIZATION], responses={200: BillingInformationSerializer, 403: ERROR, 404: ERROR})
+    @api_schema(
+        parameters=[ORGANIZATION], responses={200: BillingInformationResponseSerializer, 403: ERROR, 404: ERROR}
+    )
     def get(self, request: Request) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
     @api_schema(
         parameters=[ORGANIZATION],
         request=BillingInformationSerializer,
-        responses={201: BillingInformationSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
+        responses={201: BillingInformationResponseSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
     )
     def post(self, request: Request) -> Response:
         customer = self.get_customer()
@@ -284,7 +287,7 @@ class BillingInformationView(CustomerAPIView):
     @api_schema(
         parameters=[ORGANIZATION],
         request=BillingInformationSerializer,
-        responses={200: BillingInformationSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: BillingInformationResponseSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def put(self, request: Request) -> Response:
         customer = self.get_customer()
@@ -293,7 +296,7 @@ class BillingInformationView(CustomerAPIView):
     @api_schema(
         parameters=[ORGANIZATION],
         request=BillingInformationSerializer(partial=True),
-        responses={200: BillingInformationSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: BillingInformationResponseSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def patch(self, request: Request) -> Response:
         customer = self.get_customer()

@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck
 
-from django_bob_payments.models import Pricing, Product
+from django_bob_payments.models import BillingInformation, Pricing, Product
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +102,68 @@ def _fuzz(app, auth):
     assert failures == []
     # The requests went through authentication to the views: successes and refusals both.
     assert {200, 400} <= statuses
+
+
+BILLING_OPERATIONS = ("/api/payment/billing/", "/api/payment/vat/validate/")
+
+
+@pytest.mark.parametrize(
+    "with_billing", [False, True, "legacy"], ids=["new customer", "with billing", "legacy row without country"]
+)
+def test_billing_responses_follow_the_schema(client, make_user, vies, stripe_emulator, with_billing):
+    """
+    Schemathesis on the billing endpoints, checking each answer against the schema: status
+    codes it lists, its content types, and bodies that validate (enums included).
+    """
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    user = make_user("fuzz")
+    vies.register("DE136695976")
+    if with_billing:
+        client.force_login(user)
+        data = {"name": "Fuzz GmbH", "email": "fuzz@example.com", "country": "DE", "vat_number": "DE136695976"}
+        assert client.post("/api/payment/billing/", data, content_type="application/json").status_code == 201
+        if with_billing == "legacy":
+            # A row saved before countries were checked, with none.
+            BillingInformation.objects.update(country="")
+    auth = {"Authorization": "Basic " + base64.b64encode(b"fuzz:pw").decode()}
+    app = get_wsgi_application()
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    failures = []
+    try:
+        schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, app, headers={"Accept": "application/vnd.oai.openapi+json"})
+        operations = [result.ok() for result in schema.get_all_operations()]
+        operations = [op for op in operations if op.path in BILLING_OPERATIONS]
+        assert len(operations) == 5
+        for operation in operations:
+
+            @hypothesis.given(case=operation.as_strategy())
+            @hypothesis.settings(
+                max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=True
+            )
+            def run(case):
+                response = case.call(headers=auth)
+                try:
+                    case.validate_response(
+                        response,
+                        checks=[
+                            not_a_server_error,
+                            status_code_conformance,
+                            content_type_conformance,
+                            response_schema_conformance,
+                        ],
+                    )
+                except Exception as err:  # every kind of check failure is collected
+                    failures.append((case.operation.label, response.status_code, str(err)[:400]))
+
+            run()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    assert failures == []

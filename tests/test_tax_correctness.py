@@ -165,3 +165,45 @@ def test_a_uk_address_refuses_a_wrong_number(api, vies, number):
     response = api.post(URL, data, content_type="application/json")
     assert response.status_code == 400, response.content
     assert "vat_number" in response.json()
+
+
+# Malformed billing input: each is a 400 that names the field, and changes nothing.
+MALFORMED_BILLING = [
+    ("name", None),
+    ("name", ""),
+    ("name", {}),
+    ("name", ["Alice"]),
+    ("name", True),
+    ("name", "A" * 256),
+    ("name", "Ali\x00ce"),
+    ("name", "Ali\ud800ce"),
+    ("email", "not-an-email"),
+    ("email", ""),
+    ("email", {"address": "a@example.com"}),
+    ("email", "a@" + "x" * 250 + ".example"),
+    ("address_line1", "x" * 256),
+    ("address_line1", []),
+    ("address_line2", "x\x00"),
+    ("postal_code", "1" * 33),
+    ("city", "x" * 129),
+    ("state", {"name": "Bavaria"}),
+    ("vat_number", {}),
+    ("vat_number", "DE" + "1" * 40),
+    ("vat_number", "DE\uff11\uff13\uff16\uff16\uff19\uff15\uff19\uff17\uff16"),  # full-width digits
+    ("vat_number", "FR40303265045"),  # another country's number
+    ("vat_number", "DE136695977"),  # wrong checksum
+    ("vat_number", 136695976),
+    ("country", "\u0414\u0415"),  # Cyrillic look-alikes of DE
+]
+
+
+@pytest.mark.parametrize(("field", "value"), MALFORMED_BILLING)
+def test_malformed_billing_input_is_a_400_naming_the_field(api, vies, field, value):
+    vies.register("DE136695976")
+    assert api.post(URL, GERMAN, content_type="application/json").status_code == 201
+    before = BillingInformation.objects.values().get()
+    response = api.patch(URL, {field: value}, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/json"
+    assert field in response.json(), response.json()
+    assert BillingInformation.objects.values().get() == before
