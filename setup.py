@@ -35,6 +35,7 @@ setup(
         "requests>=2.31",
         "python-stdnum>=1.20",
         "drf-spectacular>=0.27",
+        "babel>=2.12",
     ],
     extras_require={
         "test": [

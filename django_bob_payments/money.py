@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from babel.numbers import get_currency_precision
 from django.utils.formats import number_format
 
-# Stripe's own table of minor units is the authority, not ISO 4217's: the amounts are the ones
-# Stripe counts (it counts ISK, for one, in hundredths, where ISO has no decimals).
+# Two tables. How many minor units an amount counts is Stripe's API convention, which no
+# currency library holds (Stripe counts ISK and HUF in hundredths, where ISO and CLDR give
+# them no decimals): the lists below are Stripe's. How many decimals people read is the
+# currency's own, from CLDR through babel.
+
 # Currencies Stripe counts in whole units (no minor unit).
 ZERO_DECIMAL = frozenset(
     ("bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf")
@@ -27,10 +31,19 @@ def decimal_places(currency: str) -> int:
     return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
 
 
+def display_places(currency: str) -> int:
+    """How many decimals people read in an amount of ``currency`` (CLDR's, 2 for an unknown code)."""
+    return get_currency_precision((currency or "").upper()) if currency else 2
+
+
 def format_money(amount: int | None, currency: str) -> str:
     """Minor units as a formatted amount with its currency, in the active language: ``19.00 EUR``."""
     if amount is None:
         return ""
     places = decimal_places(currency)
     value = Decimal(amount).scaleb(-places)
-    return f"{number_format(value, decimal_pos=places, use_l10n=True)} {(currency or '').upper()}"
+    shown = display_places(currency)
+    if value != value.quantize(Decimal(1).scaleb(-shown)):
+        # Stripe's minor units hold more than the currency shows (ISK 5.50): show them all.
+        shown = places
+    return f"{number_format(value, decimal_pos=shown, use_l10n=True)} {(currency or '').upper()}"

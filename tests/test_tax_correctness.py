@@ -86,7 +86,17 @@ def test_revalidation_writes_only_the_verdict(api, vies, user, monkeypatch):
 
 @pytest.mark.parametrize(
     ("amount", "currency", "text"),
-    [(1000, "kwd", "1.000 KWD"), (1000, "bhd", "1.000 BHD"), (1900, "eur", "19.00 EUR"), (1200, "jpy", "1200 JPY")],
+    [
+        (1000, "kwd", "1.000 KWD"),
+        (1000, "bhd", "1.000 BHD"),
+        (1900, "eur", "19.00 EUR"),
+        (1200, "jpy", "1200 JPY"),
+        # Stripe counts ISK and HUF in hundredths; people read them without decimals (CLDR).
+        (50000, "isk", "500 ISK"),
+        (50050, "isk", "500.50 ISK"),
+        (99900, "huf", "999 HUF"),
+        (1900, "usd", "19.00 USD"),
+    ],
 )
 def test_every_currency_is_shown_with_its_own_decimals(amount, currency, text):
     assert format_money(amount, currency) == text
