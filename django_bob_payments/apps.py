@@ -20,6 +20,7 @@ class BobPaymentsConfig(AppConfig):
         from django_bob_payments.receivers import (
             check_collected_billing,
             custom_user_post_save,
+            release_applied_schedule,
             remove_remote_objects,
         )
 
@@ -37,6 +38,9 @@ class BobPaymentsConfig(AppConfig):
 
         signals.billing_details_collected.connect(
             check_collected_billing, dispatch_uid="bob_payments_check_collected_billing"
+        )
+        signals.scheduled_change_applied.connect(
+            release_applied_schedule, dispatch_uid="bob_payments_release_applied_schedule"
         )
 
         for signal_name, receiver in EMAIL_RECEIVERS.items():

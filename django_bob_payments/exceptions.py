@@ -61,6 +61,12 @@ class PurchaseNotAllowed(BobPaymentsError):
     default_code = "purchase_not_allowed"
 
 
+class ActionNotAllowed(BobPaymentsError):
+    """A subscription action its current state does not allow (an ended subscription, say); a 409."""
+
+    default_code = "action_not_allowed"
+
+
 class ProviderError(BobPaymentsError):
     """A call to the payment provider failed; ``code`` is the provider's error code."""
 

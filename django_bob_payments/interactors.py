@@ -22,6 +22,7 @@ takes effect at once.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -318,8 +319,10 @@ class PaymentInteractor:
         returns the attempt and the URL to send the customer to. Raises PurchaseNotAllowed
         (the product's limits), NotAtProvider (the pricing is not synced) or ProviderError.
         """
+        self.plans.check_purchase(customer, pricing, quantity, open_checkouts=False)
         price_id = self.ensure_provider_price(pricing)
         customer_id = self.ensure_provider_customer(customer)
+        self.expire_open_checkouts(customer, pricing)
         with transaction.atomic():
             # Serializes purchases of one customer, so two tabs cannot both pass the limits.
             Customer.objects.select_for_update().filter(pk=customer.pk).first()
@@ -356,35 +359,79 @@ class PaymentInteractor:
         attempt.save(update_fields=["external_id", "status", "updated_at"])
         return attempt, session.url
 
+    def expire_open_checkouts(self, customer: Customer, pricing: Pricing) -> int:
+        """
+        Close at the provider the customer's checkout sessions still open for the product
+        of ``pricing``, when the product limits subscriptions per customer: an open session
+        counts toward the limit until it completes or expires, and the newest checkout
+        replaces the older ones. A session paid meanwhile stays pending until its webhook
+        (and keeps counting). Returns how many were closed.
+        """
+        if not pricing.is_recurring or pricing.product.max_subscriptions_per_customer is None:
+            return 0
+        provider = self.get_provider()
+        closed = 0
+        for attempt in self.plans.open_checkouts(customer, pricing.product).filter(provider=provider.name):
+            if provider.expire_checkout_session(attempt.external_id):
+                # The provider's confirmed answer: the session is closed.
+                PaymentAttempt.objects.filter(pk=attempt.pk, status=PaymentAttempt.Status.PENDING).update(
+                    status=PaymentAttempt.Status.EXPIRED, updated_at=timezone.now()
+                )
+                Order.objects.filter(pk=attempt.order_id, status=Order.Status.PENDING).update(
+                    status=Order.Status.EXPIRED, updated_at=timezone.now()
+                )
+                closed += 1
+        return closed
+
     def get_customer_management_portal_link(self, customer: Customer, return_url: str) -> str:
         """The provider's customer-portal URL for ``customer``; NotAtProvider when it has none yet."""
         customer_id = self.external_id(ExternalCustomer, customer, "customer")
         return self.get_provider().create_portal_session(customer_id, return_url)
 
-    def cancel_subscription(self, subscription: Subscription, *, immediately: bool = False) -> Subscription:
-        """Cancel at the end of the period (default) or now; the webhook confirms it."""
+    # Subscription actions. Each checks the subscription's state first (ActionNotAllowed, a
+    # 409 with a code, before any provider call), releases a schedule that would refuse or undo
+    # it, then asks the provider. The local row is not written: it changes when the provider's
+    # webhook arrives, so the signals and emails follow that webhook, once. What is returned is
+    # an unsaved copy showing the state the provider confirmed.
+
+    def _release_schedule(self, subscription: Subscription, external_id: str) -> None:
+        """Release the subscription's schedule at the provider, if any: its scheduled change is gone."""
+        if self.get_provider().release_subscription_schedule(external_id) or subscription.scheduled_pricing_id:
+            Subscription.objects.filter(pk=subscription.pk).update(scheduled_pricing=None, scheduled_quantity=None)
+            subscription.scheduled_pricing = None
+            subscription.scheduled_quantity = None
+
+    def release_subscription_schedule(self, subscription: Subscription) -> bool:
+        """Release the subscription's schedule at the provider (after its scheduled change happened)."""
         external_id = self.external_id(ExternalSubscription, subscription, "subscription")
+        return self.get_provider().release_subscription_schedule(external_id)
+
+    def cancel_subscription(self, subscription: Subscription, *, immediately: bool = False) -> Subscription:
+        """Cancel at the end of the period (default) or now; a scheduled plan change is dropped."""
+        self.subscriptions.check_action(subscription, "cancel_now" if immediately else "cancel_at_period_end")
+        external_id = self.external_id(ExternalSubscription, subscription, "subscription")
+        self._release_schedule(subscription, external_id)
         self.get_provider().cancel_subscription(external_id, at_period_end=not immediately)
+        answered = copy.copy(subscription)
         if immediately:
-            subscription.status = Subscription.Status.CANCELED
-            subscription.canceled_at = subscription.ended_at = timezone.now()
-            changed = ["status", "canceled_at", "ended_at"]
+            answered.status = Subscription.Status.CANCELED
+            answered.canceled_at = answered.ended_at = timezone.now()
+            answered.cancel_at_period_end = False
         else:
-            subscription.cancel_at_period_end = True
-            subscription.cancel_at = subscription.current_period_end
-            changed = ["cancel_at_period_end", "cancel_at"]
-        # Only the fields this action sets: a webhook may have recorded newer state meanwhile.
-        subscription.save(update_fields=[*changed, "updated_at"])
-        return subscription
+            answered.cancel_at_period_end = True
+            answered.cancel_at = subscription.current_period_end
+        return answered
 
     def resume_subscription(self, subscription: Subscription) -> Subscription:
-        """Undo a cancellation scheduled for the end of the period."""
+        """Undo a cancellation set for the end of the period or for a date."""
+        self.subscriptions.check_action(subscription, "resume")
         external_id = self.external_id(ExternalSubscription, subscription, "subscription")
+        self._release_schedule(subscription, external_id)
         self.get_provider().resume_subscription(external_id)
-        subscription.cancel_at_period_end = False
-        subscription.cancel_at = None
-        subscription.save(update_fields=["cancel_at_period_end", "cancel_at", "updated_at"])
-        return subscription
+        answered = copy.copy(subscription)
+        answered.cancel_at_period_end = False
+        answered.cancel_at = None
+        return answered
 
     def change_plan(
         self, subscription: Subscription, pricing: Pricing, quantity: int, *, at_period_end: bool = False
@@ -392,32 +439,39 @@ class PaymentInteractor:
         """
         Switch to ``pricing`` and ``quantity`` now, prorated by ``PRORATION_BEHAVIOR``; or, with
         ``at_period_end`` (a downgrade), at the end of the current period through a
-        subscription schedule, recorded meanwhile as the subscription's scheduled change.
+        subscription schedule, recorded meanwhile as the subscription's scheduled change. The
+        new plan passes the same checks as a purchase (quantity, subscriptions per customer,
+        open checkouts); the subscription does not count against itself.
         """
-        product = pricing.product
-        self.plans.check_quantity(product, quantity)
+        self.subscriptions.check_action(
+            subscription, "change_plan_at_period_end" if at_period_end else "change_plan_now"
+        )
         if not pricing.is_recurring:
             raise PurchaseNotAllowed("A subscription can only change to a recurring price.", code="not_recurring")
+        self.plans.check_purchase(subscription.customer, pricing, quantity, replacing=subscription)
         external_id = self.external_id(ExternalSubscription, subscription, "subscription")
-        price_id = self.external_id(ExternalPricing, pricing, "pricing")
+        price_id = self.ensure_provider_price(pricing)
+        provider = self.get_provider()
         if at_period_end:
-            self.get_provider().schedule_subscription_change(external_id, price_external_id=price_id, quantity=quantity)
+            provider.schedule_subscription_change(external_id, price_external_id=price_id, quantity=quantity)
+            # Local-only: what the schedule will do. The provider's answer confirmed it.
             subscription.scheduled_pricing = pricing
             subscription.scheduled_quantity = quantity
             subscription.save(update_fields=["scheduled_pricing", "scheduled_quantity", "updated_at"])
             return subscription
-        self.get_provider().change_subscription(
+        self._release_schedule(subscription, external_id)
+        provider.change_subscription(
             external_id,
             price_external_id=price_id,
             quantity=quantity,
             proration_behavior=bob_settings.PRORATION_BEHAVIOR,
         )
-        if subscription.pricing_id != pricing.pk:
-            subscription.entitlements = self.plans.entitlements_for(product)
-        subscription.pricing = pricing
-        subscription.quantity = quantity
-        subscription.save(update_fields=["pricing", "quantity", "entitlements", "updated_at"])
-        return subscription
+        answered = copy.copy(subscription)
+        if answered.pricing_id != pricing.pk:
+            answered.entitlements = self.plans.entitlements_for(pricing.product, quantity)
+        answered.pricing = pricing
+        answered.quantity = quantity
+        return answered
 
     def get_webhook_inbox(self, provider_name: str = "stripe") -> WebhookInbox:
         """The inbox that stores and applies ``provider_name``'s events, with this interactor's side effects."""

@@ -35,6 +35,12 @@ def check_collected_billing(sender: Any, billing_information: Any, **kwargs: Any
     get_payment_interactor().check_collected_billing(billing_information)
 
 
+def release_applied_schedule(sender: Any, subscription: Any, schedule_external_id: str = "", **kwargs: Any) -> None:
+    """A scheduled plan change has happened: release the schedule at the provider (one call)."""
+    if schedule_external_id:
+        get_payment_interactor().release_subscription_schedule(subscription)
+
+
 # Billing emails of webhook events are recorded by the inbox itself, in the event's
 # transaction (PaymentInteractor.record_side_effects); this one follows revalidatevat.
 

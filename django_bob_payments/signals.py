@@ -61,3 +61,8 @@ vat_number_invalidated = Signal()
 # number, or a first address): they are recorded, and the number is checked after the commit.
 # Arguments: billing_information (BillingInformation).
 billing_details_collected = Signal()
+
+# A plan change scheduled for the period end has happened (the provider's subscription now
+# has the scheduled price and quantity). The app's receiver releases the schedule.
+# Arguments: subscription (Subscription), schedule_external_id (str, "" when unknown).
+scheduled_change_applied = Signal()

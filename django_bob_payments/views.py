@@ -30,6 +30,7 @@ from rest_framework.throttling import UserRateThrottle
 from django_bob_payments import __version__
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import (
+    ActionNotAllowed,
     BillingPermissionDenied,
     NotAtProvider,
     ProviderError,
@@ -213,7 +214,7 @@ class CustomerAPIView(GenericAPIView):
     def handle_exception(self, exc: Exception) -> Response:
         """The app's errors as API errors: limits and missing provider objects are 409s, a
         provider failure a 502 (with its code and request ID, never its raw answer)."""
-        if isinstance(exc, (PurchaseNotAllowed, NotAtProvider)):
+        if isinstance(exc, (PurchaseNotAllowed, NotAtProvider, ActionNotAllowed)):
             exc = Conflict(detail=exc.args[0], code=exc.code)
         elif isinstance(exc, ProviderError):
             logger.warning("Payment provider error: %s", exc)
@@ -466,8 +467,10 @@ class SubscriptionListView(CustomerAPIView):
 class SubscriptionActionView(CustomerAPIView):
     """
     `POST /api/payment/subscriptions/<id>/cancel/` (`immediately`: false by default),
-    `.../resume/` and `.../change-plan/` (`pricing` and/or `quantity`). Each calls the
-    provider, records the expected state, and answers the subscription; webhooks confirm it.
+    `.../resume/` and `.../change-plan/` (`pricing` and/or `quantity`). Each checks the
+    subscription's state (409 with a code when it does not allow the action), calls the
+    provider, and answers the subscription as the provider confirmed it; the stored row
+    follows the provider's webhook.
     """
 
     action = ""
@@ -486,17 +489,14 @@ class SubscriptionActionView(CustomerAPIView):
         subscription = get_object_or_404(
             Subscription.objects.select_related("pricing__product"), pk=pk, customer=self.get_customer()
         )
-        if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
-            # Stripe refuses every change but metadata on an ended subscription: say so, not 502.
-            raise Conflict("This subscription has ended.", code="subscription_ended")
         if self.action == "cancel":
             serializer = CancelSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            self.interactor.cancel_subscription(subscription, immediately=serializer.validated_data["immediately"])
+            answered = self.interactor.cancel_subscription(
+                subscription, immediately=serializer.validated_data["immediately"]
+            )
         elif self.action == "resume":
-            if not subscription.cancel_at_period_end:
-                raise Conflict("This subscription is not set to cancel.", code="not_canceling")
-            self.interactor.resume_subscription(subscription)
+            answered = self.interactor.resume_subscription(subscription)
         else:
             serializer = ChangePlanSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
@@ -506,10 +506,10 @@ class SubscriptionActionView(CustomerAPIView):
                 pricing = self.interactor.products.get_active_pricing(data["pricing"])
                 if pricing is None:
                     raise exceptions.ValidationError({"pricing": ["No active pricing with this ID."]})
-            self.interactor.change_plan(
+            answered = self.interactor.change_plan(
                 subscription, pricing, data.get("quantity", subscription.quantity), at_period_end=data["at_period_end"]
             )
-        return Response(SubscriptionSerializer(subscription).data)
+        return Response(SubscriptionSerializer(answered).data)
 
 
 class OrderListView(CustomerAPIView):

@@ -4,6 +4,8 @@ from django.contrib.auth import get_user_model
 from django_bob_payments.models import Customer, ExternalPricing, ExternalProduct, Pricing, Product
 from tests.testapp.models import Membership, Organization
 
+pytest_plugins = ["tests.shop"]
+
 
 @pytest.fixture
 def make_user(db):

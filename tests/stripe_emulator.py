@@ -204,6 +204,11 @@ class StripeEmulator:
     def write_calls(self) -> int:
         return self.count("POST") + self.count("DELETE")
 
+    def get(self, kind: str, object_id: str) -> dict[str, Any]:
+        """One object as the emulator holds it (changes to it are Stripe's state)."""
+        with self.lock:
+            return self.objects[kind][object_id]
+
     def all(self, kind: str) -> list[dict[str, Any]]:
         """The live objects of a kind, oldest first."""
         with self.lock:
@@ -674,6 +679,34 @@ class StripeEmulator:
         self._check_params(params, frozenset({"expand"}))
         return self._get("checkout.session", id)
 
+    def list_checkout_sessions(self, params: dict) -> dict:
+        self._check_params(params, _allowed_in(stripe.params.checkout, "SessionListParams"))
+        customer, status = params.get("customer"), params.get("status")
+        return self._list(
+            "checkout.session",
+            params,
+            lambda obj: (
+                (customer is None or obj["customer"] == customer) and (status is None or obj["status"] == status)
+            ),
+            "/v1/checkout/sessions",
+        )
+
+    def expire_checkout_session(self, params: dict, id: str) -> dict:
+        self._check_params(params, _allowed_in(stripe.params.checkout, "SessionExpireParams"))
+        session = self._get("checkout.session", id)
+        if session["status"] != "open":
+            raise EmulatedError(
+                400,
+                f'Only Checkout Sessions with a status in ["open"] can be expired. This one is {session["status"]}.',
+            )
+        session["status"] = "expired"
+        return session
+
+    def expire_checkout(self, session_id: str) -> dict:
+        """Let the session's 24 hours pass: it expires unpaid. Returns it, as the webhook carries it."""
+        with self.lock:
+            return self.expire_checkout_session({}, session_id)
+
     def complete_checkout(
         self,
         session_id: str,
@@ -786,12 +819,31 @@ class StripeEmulator:
             raise EmulatedError(
                 400, "billing_cycle_anchor must be {type: now|unchanged}.", param="billing_cycle_anchor"
             )
+        if subscription["schedule"] and ("cancel_at_period_end" in params or "cancel_at" in params):
+            # As Stripe: a schedule owns the subscription's end; release or update it first.
+            name = "cancel_at_period_end" if "cancel_at_period_end" in params else "cancel_at"
+            raise EmulatedError(
+                400,
+                f"The subscription is managed by the subscription schedule `{subscription['schedule']}`, and "
+                f"updating `{name}` is not allowed. Update the schedule or release it first.",
+                param=name,
+            )
+        item = subscription["items"]["data"][0]
         if "cancel_at_period_end" in params:
             cancel = _bool(params["cancel_at_period_end"], "cancel_at_period_end")
-            item = subscription["items"]["data"][0]
             subscription["cancel_at_period_end"] = cancel
             subscription["cancel_at"] = item["current_period_end"] if cancel else None
             subscription["canceled_at"] = self._now() if cancel else None
+        if "cancel_at" in params:
+            value = params["cancel_at"]
+            if value == "":
+                subscription["cancel_at"] = None
+            elif value in ("max_period_end", "min_period_end"):
+                subscription["cancel_at"] = item["current_period_end"]
+            else:
+                subscription["cancel_at"] = _int(value, "cancel_at")
+            if subscription["cancel_at"] is None and not subscription["cancel_at_period_end"]:
+                subscription["canceled_at"] = None
         for index, change in enumerate(params.get("items") or []):
             items = {item["id"]: item for item in subscription["items"]["data"]}
             if change.get("id") not in items:
@@ -867,40 +919,101 @@ class StripeEmulator:
                 price = self._get("price", items[0].get("price", ""))
                 start = phase.get("start_date")
                 start = int(start) if start not in (None, "now") else self._now()
-                if index == 0 and start != schedule["phases"][0]["start_date"]:
+                running = schedule["current_phase"] or {}
+                if index == 0 and start != running.get("start_date"):
                     raise EmulatedError(
-                        400, "The current phase's start_date cannot change.", param="phases[0][start_date]"
+                        400,
+                        "The phases must start with the current phase, its start_date unchanged.",
+                        param="phases[0][start_date]",
                     )
                 end = phase.get("end_date")
-                phases.append(
-                    stripe_objects.schedule_phase(
-                        price, _int(items[0].get("quantity", 1), "quantity"), start, int(end) if end else None
-                    )
+                built = stripe_objects.schedule_phase(
+                    price, _int(items[0].get("quantity", 1), "quantity"), start, int(end) if end else None
                 )
+                # What else the phase sets, kept as given (trial, metadata, tax rates, discounts).
+                if phase.get("trial_end") not in (None, ""):
+                    built["trial_end"] = _int(phase["trial_end"], f"phases[{index}][trial_end]")
+                for key in ("metadata", "default_tax_rates", "discounts", "proration_behavior", "description"):
+                    if key in phase:
+                        built[key] = phase[key]
+                if items[0].get("metadata"):
+                    built["items"][0]["metadata"] = items[0]["metadata"]
+                if items[0].get("tax_rates"):
+                    built["items"][0]["tax_rates"] = items[0]["tax_rates"]
+                phases.append(built)
             for previous, following in itertools.pairwise(phases):
                 following["start_date"] = previous["end_date"]
-            schedule["phases"] = phases
+            # Past phases stay; the running one and those after it are replaced.
+            schedule["phases"] = schedule["phases"][: self._running_phase(schedule)] + phases
         if "end_behavior" in params:
             if params["end_behavior"] not in ("release", "cancel"):
                 raise EmulatedError(400, "Invalid end_behavior", param="end_behavior")
             schedule["end_behavior"] = params["end_behavior"]
         return schedule
 
+    def release_schedule(self, params: dict, id: str) -> dict:
+        self._check_params(params, _allowed("SubscriptionScheduleReleaseParams"))
+        schedule = self._get("subscription_schedule", id)
+        if schedule["status"] not in ("not_started", "active"):
+            raise EmulatedError(400, f"You cannot release a subscription schedule that is {schedule['status']}.")
+        subscription = self._get("subscription", schedule["subscription"])
+        schedule.update(
+            status="released",
+            released_at=self._now(),
+            released_subscription=subscription["id"],
+            subscription=None,
+            current_phase=None,
+        )
+        subscription["schedule"] = None
+        return schedule
+
+    def _running_phase(self, schedule: dict) -> int:
+        running = schedule["current_phase"] or {}
+        return next(
+            (
+                index
+                for index, phase in enumerate(schedule["phases"])
+                if phase["start_date"] == running.get("start_date")
+            ),
+            0,
+        )
+
     def advance_schedule(self, schedule_id: str) -> dict:
-        """Let time reach the next phase: the subscription takes its price and quantity. Returns it."""
+        """
+        Let time reach the next phase: the subscription takes its price and quantity. Past
+        phases stay in ``phases``, as at Stripe; ``current_phase`` moves. Returns the subscription.
+        """
         with self.lock:
             schedule = self._get("subscription_schedule", schedule_id)
-            schedule["phases"].pop(0)
+            index = self._running_phase(schedule) + 1
             subscription = self._get("subscription", schedule["subscription"])
             item = subscription["items"]["data"][0]
-            phase = schedule["phases"][0]
+            phase = schedule["phases"][index]
             item["price"] = self._get("price", phase["items"][0]["price"])
             item["quantity"] = phase["items"][0]["quantity"]
             start = phase["start_date"]
             item["current_period_start"], item["current_period_end"] = start, start + 30 * 86400
-            if len(schedule["phases"]) == 1 and schedule["end_behavior"] == "release":
-                schedule.update(status="released", released_at=start, released_subscription=subscription["id"])
-                subscription["schedule"] = None
+            schedule["current_phase"] = {"start_date": start, "end_date": phase["end_date"]}
+            return subscription
+
+    def end_period(self, subscription_id: str) -> dict:
+        """
+        Let the current period end: an attached schedule moves to its next phase (and is
+        released after its last one), else the subscription renews as it is. Returns it.
+        """
+        with self.lock:
+            subscription = self._get("subscription", subscription_id)
+            schedule_id = subscription["schedule"]
+            item = subscription["items"]["data"][0]
+            if schedule_id:
+                schedule = self._get("subscription_schedule", schedule_id)
+                if self._running_phase(schedule) + 1 < len(schedule["phases"]):
+                    return self.advance_schedule(schedule_id)
+            end = item["current_period_end"]
+            if subscription["cancel_at_period_end"] or (subscription["cancel_at"] and subscription["cancel_at"] <= end):
+                subscription.update(status="canceled", ended_at=end, cancel_at_period_end=False)
+                return subscription
+            item["current_period_start"], item["current_period_end"] = end, end + 30 * 86400
             return subscription
 
 
@@ -922,7 +1035,9 @@ _ROUTE_TABLE = [
     ("GET", "/v1/prices/:id", "retrieve_price"),
     ("POST", "/v1/prices/:id", "update_price"),
     ("POST", "/v1/checkout/sessions", "create_checkout_session"),
+    ("GET", "/v1/checkout/sessions", "list_checkout_sessions"),
     ("GET", "/v1/checkout/sessions/:id", "retrieve_checkout_session"),
+    ("POST", "/v1/checkout/sessions/:id/expire", "expire_checkout_session"),
     ("POST", "/v1/billing_portal/sessions", "create_portal_session"),
     ("GET", "/v1/subscriptions", "list_subscriptions"),
     ("GET", "/v1/subscriptions/:id", "retrieve_subscription"),
@@ -932,6 +1047,7 @@ _ROUTE_TABLE = [
     ("POST", "/v1/subscription_schedules", "create_schedule"),
     ("GET", "/v1/subscription_schedules/:id", "retrieve_schedule"),
     ("POST", "/v1/subscription_schedules/:id", "update_schedule"),
+    ("POST", "/v1/subscription_schedules/:id/release", "release_schedule"),
 ]
 
 _ROUTES = [

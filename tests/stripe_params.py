@@ -17,8 +17,9 @@ from typing import Any, ForwardRef, Literal, Union
 
 import typing_extensions
 
-_NOT_REQUIRED = {getattr(typing, "NotRequired", None), typing_extensions.NotRequired}
-_REQUIRED = {getattr(typing, "Required", None), typing_extensions.Required}
+# typing has NotRequired and Required from Python 3.11 on.
+_NOT_REQUIRED = {typing_extensions.NotRequired, *filter(None, [getattr(typing, "NotRequired", None)])}
+_REQUIRED = {typing_extensions.Required, *filter(None, [getattr(typing, "Required", None)])}
 _LITERAL = {Literal, typing_extensions.Literal}
 _INTEGER = re.compile(r"^-?\d+$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")

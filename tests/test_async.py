@@ -83,8 +83,13 @@ def test_checkout_portal_and_subscription_actions_as_coroutines(fake, customer, 
         "https://s.example/back"
     )
     assert run(interactor.acancel_subscription, subscription).cancel_at_period_end is True
+    # The fake provider delivers its webhook at once: the row follows it.
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end is True
     assert run(interactor.aresume_subscription, subscription).cancel_at_period_end is False
+    subscription.refresh_from_db()
     changed = run(interactor.achange_plan, subscription, catalog, 3)
+    assert changed.quantity == 3
     assert Subscription.objects.get(pk=changed.pk).quantity == 3
 
 

@@ -216,16 +216,30 @@ class PaymentProvider(ABC):
         """The URL of the provider's customer portal for this customer."""
 
     @abstractmethod
+    def expire_checkout_session(self, external_id: str) -> bool:
+        """Close an open checkout session; False when it is not open any more (paid or expired)."""
+
+    @abstractmethod
     def cancel_subscription(self, external_id: str, *, at_period_end: bool) -> None:
         """Cancel now, or at the end of the current period."""
 
     @abstractmethod
     def resume_subscription(self, external_id: str) -> None:
-        """Undo a cancellation scheduled for the end of the period."""
+        """Undo a cancellation set for the end of the period or for a date."""
+
+    @abstractmethod
+    def release_subscription_schedule(self, external_id: str) -> bool:
+        """
+        Release the schedule attached to the subscription, if any, so that direct changes
+        (cancel, resume, a plan change now) are allowed; True when one was released.
+        """
 
     @abstractmethod
     def schedule_subscription_change(self, external_id: str, *, price_external_id: str, quantity: int) -> None:
-        """Switch to another price and/or quantity at the end of the current period."""
+        """
+        Switch to another price and/or quantity at the end of the current period, through a
+        schedule whose current phase is kept as it is; a change scheduled before is replaced.
+        """
 
     @abstractmethod
     def change_subscription(

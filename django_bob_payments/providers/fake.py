@@ -206,11 +206,26 @@ class FakeProvider(PaymentProvider):
         obj.save(update_fields=["data"])
         self._emit_subscription(external_id, "updated" if at_period_end else "deleted")
 
+    def expire_checkout_session(self, external_id: str) -> bool:
+        obj = self._get(external_id, "checkout_session")
+        if obj.data["status"] != "open":
+            return False
+        self.expire_checkout(external_id)
+        return True
+
     def resume_subscription(self, external_id: str) -> None:
         obj = self._get(external_id, "subscription")
         obj.data["cancel_at_period_end"] = False
         obj.save(update_fields=["data"])
         self._emit_subscription(external_id, "updated")
+
+    def release_subscription_schedule(self, external_id: str) -> bool:
+        obj = self._get(external_id, "subscription")
+        if "scheduled" not in obj.data:
+            return False
+        del obj.data["scheduled"]
+        obj.save(update_fields=["data"])
+        return True
 
     def schedule_subscription_change(self, external_id: str, *, price_external_id: str, quantity: int) -> None:
         # Recorded; the fake provider's periods never end by themselves.

@@ -291,6 +291,7 @@ class EventApplier:
         plan_item, pricing = items[plan_index], pricings[plan_index]
         created = subscription is None
         previous_status = "" if created else subscription.status
+        previous_product_id = None if created else subscription.pricing.product_id
         if created:
             subscription = Subscription(customer=context.customer)
         plan_changed = subscription.pricing_id != pricing.pk
@@ -318,16 +319,17 @@ class EventApplier:
             subscription.entitlements = self.plans.combined_entitlements(
                 [(item_pricing.product, quantity) for _, item_pricing, quantity in wanted_items]
             )
-        if subscription.scheduled_pricing_id == pricing.pk and subscription.scheduled_quantity in (
-            None,
-            subscription.quantity,
-        ):
+        scheduled_change_applied = subscription.scheduled_pricing_id == pricing.pk and (
+            subscription.scheduled_quantity in (None, subscription.quantity)
+        )
+        if scheduled_change_applied:
             subscription.scheduled_pricing = None
             subscription.scheduled_quantity = None
         subscription.save()
         if items_changed:
             self._replace_items(context, subscription, held_items, wanted_items)
-        limit_may_change = created or plan_changed or previous_status not in Subscription.ENTITLED_STATUSES
+        was_entitled = previous_status in Subscription.ENTITLED_STATUSES
+        limit_may_change = created or plan_changed or was_entitled != subscription.is_entitled
         if created:
             link = ExternalSubscription(
                 subscription=subscription, provider=event.provider, external_id=data["external_id"]
@@ -340,7 +342,15 @@ class EventApplier:
         mark_applied(link, context)
         link.save()
         if limit_may_change or subscription.exceeds_limit:
-            self._check_limit(context, subscription)
+            self._check_limit(context, subscription, {pricing.product_id, previous_product_id} - {None})
+        if scheduled_change_applied:
+            # The schedule has done its work: released after the commit, so that direct
+            # changes (the portal's cancel, say) are allowed again.
+            context.signal(
+                signals.scheduled_change_applied,
+                subscription=subscription,
+                schedule_external_id=data.get("schedule_external_id", ""),
+            )
         if created:
             context.signal(signals.subscription_created, subscription=subscription)
             context.note(f"subscription {subscription.pk} created ({subscription.status})")
@@ -428,27 +438,39 @@ class EventApplier:
                 subscription=subscription
             )
 
-    def _check_limit(self, context: ApplyContext, subscription: Subscription) -> None:
-        product = subscription.pricing.product
-        allowed = product.max_subscriptions_per_customer
-        if allowed is None or not subscription.is_entitled:
-            if subscription.exceeds_limit and not subscription.is_entitled:
-                subscription.exceeds_limit = False
-                subscription.save(update_fields=["exceeds_limit", "updated_at"])
-            return
-        entitled = list(
-            Subscription.objects.filter(
-                customer_id=subscription.customer_id,
-                pricing__product=product,
-                status__in=Subscription.ENTITLED_STATUSES,
-            ).order_by("created_at", "pk")
-        )
-        over = {sub.pk for sub in entitled[allowed:]}
-        if subscription.pk in over and not subscription.exceeds_limit:
-            subscription.exceeds_limit = True
+    def _check_limit(self, context: ApplyContext, subscription: Subscription, product_ids: set[int]) -> None:
+        """
+        Flag, among the customer's entitled subscriptions to each product in ``product_ids``,
+        those beyond the product's limit (the newest), and clear the flag of those now within
+        it (another one ended or moved away). A subscription that no longer grants its plan
+        is never flagged.
+        """
+        if subscription.exceeds_limit and not subscription.is_entitled:
+            subscription.exceeds_limit = False
             subscription.save(update_fields=["exceeds_limit", "updated_at"])
-            context.signal(signals.subscription_limit_exceeded, subscription=subscription)
-            context.note(f"over the limit of {allowed} subscription(s) to {product.slug}")
+        for product in Product.objects.filter(pk__in=product_ids):
+            allowed = product.max_subscriptions_per_customer
+            entitled = list(
+                Subscription.objects.filter(
+                    customer_id=subscription.customer_id,
+                    pricing__product=product,
+                    status__in=Subscription.ENTITLED_STATUSES,
+                ).order_by("created_at", "pk")
+            )
+            over = {sub.pk for sub in entitled[allowed:]} if allowed is not None else set()
+            for held in entitled:
+                if held.pk == subscription.pk:
+                    held = subscription
+                flagged = held.pk in over
+                if flagged == held.exceeds_limit:
+                    continue
+                held.exceeds_limit = flagged
+                held.save(update_fields=["exceeds_limit", "updated_at"])
+                if flagged:
+                    context.signal(signals.subscription_limit_exceeded, subscription=held)
+                    context.note(f"subscription {held.pk} over the limit of {allowed} to {product.slug}")
+                else:
+                    context.note(f"subscription {held.pk} within the limit to {product.slug} again")
 
     # Checkout sessions
 

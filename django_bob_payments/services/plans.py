@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+
 from django_bob_payments.exceptions import PurchaseNotAllowed
-from django_bob_payments.models import Customer, Pricing, Product
+from django_bob_payments.models import Customer, Order, PaymentAttempt, Pricing, Product, Subscription
 from django_bob_payments.services.subscriptions import SubscriptionService
 
 
@@ -53,14 +55,40 @@ class PlanService:
                 code="quantity_out_of_range",
             )
 
-    def check_purchase(self, customer: Customer, pricing: Pricing, quantity: int) -> None:
-        """Raise PurchaseNotAllowed when buying ``quantity`` of ``pricing`` breaks a limit."""
+    def check_purchase(
+        self,
+        customer: Customer,
+        pricing: Pricing,
+        quantity: int,
+        *,
+        replacing: Subscription | None = None,
+        open_checkouts: bool = True,
+    ) -> None:
+        """
+        Raise PurchaseNotAllowed when buying ``quantity`` of ``pricing`` breaks a limit: the
+        product's quantity range, and its subscriptions per customer, counting the entitled
+        ones and (unless ``open_checkouts`` is False) the checkouts still open. ``replacing``,
+        on a plan change, is the subscription that moves to ``pricing``: it does not count
+        against itself.
+        """
         product = pricing.product
         self.check_quantity(product, quantity)
         allowed = product.max_subscriptions_per_customer
         if pricing.is_recurring and allowed is not None:
-            if self.subscriptions.count_entitled_for_product(customer, product) >= allowed:
+            held = self.subscriptions.count_entitled_for_product(customer, product, excluding=replacing)
+            if open_checkouts:
+                held += self.open_checkouts(customer, product).count()
+            if held >= allowed:
                 raise PurchaseNotAllowed(
                     f"This customer already has the maximum of {allowed} active subscription(s) to {product.name}.",
                     code="subscription_limit_reached",
                 )
+
+    def open_checkouts(self, customer: Customer, product: Product) -> QuerySet[PaymentAttempt]:
+        """The customer's checkout sessions for ``product`` still open at the provider (not paid, not expired)."""
+        return PaymentAttempt.objects.filter(
+            order__customer=customer,
+            order__pricing__product=product,
+            order__status=Order.Status.PENDING,
+            status=PaymentAttempt.Status.PENDING,
+        ).exclude(external_id="")

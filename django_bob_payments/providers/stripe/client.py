@@ -38,6 +38,82 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else obj
 
 
+def _id_of(value: Any) -> Any:
+    """An expandable field as its ID."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def current_phase(schedule: dict[str, Any]) -> dict[str, Any]:
+    """The phase that runs now: the one ``current_phase`` names (``phases[0]`` may be over)."""
+    phases = schedule.get("phases") or []
+    running = schedule.get("current_phase") or {}
+    for phase in phases:
+        if phase.get("start_date") == running.get("start_date"):
+            return phase
+    now = int(time.time())
+    for phase in phases:
+        if phase.get("start_date", 0) <= now < (phase.get("end_date") or now + 1):
+            return phase
+    return phases[-1]
+
+
+def _discounts(discounts: Any) -> list[dict[str, Any]]:
+    kept = []
+    for discount in discounts or []:
+        fields = {key: _id_of(discount.get(key)) for key in ("coupon", "discount", "promotion_code")}
+        fields = {key: value for key, value in fields.items() if value}
+        if fields:
+            kept.append(fields)
+    return kept
+
+
+def phase_params(phase: dict[str, Any]) -> dict[str, Any]:
+    """
+    A schedule phase as update parameters, whole: its items (price, quantity, tax rates,
+    discounts, metadata), dates, trial, discounts, tax rates, metadata and billing settings,
+    so rewriting a schedule never drops what the running phase grants.
+    """
+    items = []
+    for item in phase.get("items") or []:
+        params: dict[str, Any] = {"price": _id_of(item.get("price"))}
+        if item.get("quantity") is not None:
+            params["quantity"] = item["quantity"]
+        if item.get("metadata"):
+            params["metadata"] = dict(item["metadata"])
+        if item.get("tax_rates"):
+            params["tax_rates"] = [_id_of(rate) for rate in item["tax_rates"]]
+        if _discounts(item.get("discounts")):
+            params["discounts"] = _discounts(item.get("discounts"))
+        items.append(params)
+    params = {"items": items, "start_date": phase["start_date"]}
+    for key in (
+        "end_date",
+        "trial_end",
+        "proration_behavior",
+        "collection_method",
+        "description",
+        "billing_cycle_anchor",
+        "currency",
+        "application_fee_percent",
+    ):
+        if phase.get(key) is not None:
+            params[key] = phase[key]
+    for key in ("default_payment_method", "on_behalf_of"):
+        if phase.get(key):
+            params[key] = _id_of(phase[key])
+    if phase.get("trial"):
+        params["trial"] = True
+    if phase.get("default_tax_rates"):
+        params["default_tax_rates"] = [_id_of(rate) for rate in phase["default_tax_rates"]]
+    if _discounts(phase.get("discounts")):
+        params["discounts"] = _discounts(phase.get("discounts"))
+    if phase.get("metadata"):
+        params["metadata"] = dict(phase["metadata"])
+    if phase.get("automatic_tax"):
+        params["automatic_tax"] = {"enabled": bool(phase["automatic_tax"].get("enabled"))}
+    return params
+
+
 class StripeAPI:
     """Calls Stripe through the pinned SDK."""
 
@@ -150,6 +226,18 @@ class StripeAPI:
         )
         return session.url
 
+    def expire_checkout_session(self, external_id: str) -> bool:
+        try:
+            self.call(self.client.v1.checkout.sessions.expire, external_id)
+        except ProviderError as err:
+            if err.http_status == 400:
+                # Stripe expires only open sessions: this one was paid or has expired.
+                session = self.call(self.client.v1.checkout.sessions.retrieve, external_id)
+                if session.status != "open":
+                    return False
+            raise
+        return True
+
     def cancel_subscription(self, external_id: str, *, at_period_end: bool) -> None:
         if at_period_end:
             self.call(self.client.v1.subscriptions.update, external_id, {"cancel_at_period_end": True})
@@ -157,11 +245,21 @@ class StripeAPI:
             self.call(self.client.v1.subscriptions.cancel, external_id)
 
     def resume_subscription(self, external_id: str) -> None:
-        self.call(self.client.v1.subscriptions.update, external_id, {"cancel_at_period_end": False})
+        # Both ways of ending: at the period end, and at a date ("" unsets it).
+        self.call(self.client.v1.subscriptions.update, external_id, {"cancel_at_period_end": False, "cancel_at": ""})
+
+    def release_subscription_schedule(self, external_id: str) -> bool:
+        subscription = self.call(self.client.v1.subscriptions.retrieve, external_id)
+        schedule = subscription.schedule
+        schedule_id = schedule if isinstance(schedule, str) else getattr(schedule, "id", None)
+        if not schedule_id:
+            return False
+        self.call(self.client.v1.subscription_schedules.release, schedule_id)
+        return True
 
     def schedule_subscription_change(self, external_id: str, *, price_external_id: str, quantity: int) -> None:
-        # A subscription schedule with two phases: the current one until the end of the
-        # period, then the new price; the schedule then releases the subscription.
+        # A schedule with two phases: the current one, kept whole, until the end of the
+        # period, then the new price; after that phase the schedule releases the subscription.
         subscription = self.call(self.client.v1.subscriptions.retrieve, external_id)
         schedules = self.client.v1.subscription_schedules
         schedule_id = subscription.schedule if isinstance(subscription.schedule, str) else None
@@ -169,7 +267,8 @@ class StripeAPI:
             schedule = self.call(schedules.create, {"from_subscription": external_id})
         else:
             schedule = self.call(schedules.retrieve, schedule_id)
-        current = schedule.phases[0]
+        schedule = as_dict(schedule)
+        current = current_phase(schedule)
         price = self.call(self.client.v1.prices.retrieve, price_external_id)
         next_phase: dict[str, Any] = {"items": [{"price": price_external_id, "quantity": quantity}]}
         if price.recurring:
@@ -179,18 +278,8 @@ class StripeAPI:
             }
         self.call(
             schedules.update,
-            schedule.id,
-            {
-                "phases": [
-                    {
-                        "items": [{"price": current["items"][0].price, "quantity": current["items"][0].quantity}],
-                        "start_date": current.start_date,
-                        "end_date": current.end_date,
-                    },
-                    next_phase,
-                ],
-                "end_behavior": "release",
-            },
+            schedule["id"],
+            {"phases": [phase_params(current), next_phase], "end_behavior": "release"},
         )
 
     def change_subscription(

@@ -204,6 +204,7 @@ def _subscription_data(obj: dict[str, Any]) -> dict[str, Any]:
         "trial_end": _timestamp(obj.get("trial_end"), "trial_end"),
         "customer_local_id": _meta(obj, CUSTOMER_METADATA_KEY),
         "order_local_id": _meta(obj, ORDER_METADATA_KEY),
+        "schedule_external_id": _id(obj.get("schedule"), "schedule"),
     }
 
 

@@ -1,0 +1,211 @@
+"""Subscription actions against Stripe's rules: limits, signals once, schedules, impossible actions."""
+
+import pytest
+from django.core import mail
+
+from django_bob_payments import signals
+from django_bob_payments.models import Product, Subscription
+from tests.shop import buy, checkout, deliver, remote_subscription
+
+pytestmark = pytest.mark.django_db
+
+
+def action(api, subscription, name, **data):
+    return api.post(f"/api/payment/subscriptions/{subscription.pk}/{name}/", data, content_type="application/json")
+
+
+class Received:
+    """A real receiver connected to a signal: what it was sent."""
+
+    def __init__(self, signal):
+        self.calls = []
+        signal.connect(self.receive, weak=False)
+        self.signal = signal
+
+    def receive(self, sender, **kwargs):
+        self.calls.append(kwargs)
+
+    def close(self):
+        self.signal.disconnect(self.receive)
+
+
+@pytest.fixture
+def canceled_signals():
+    received = Received(signals.subscription_canceled)
+    yield received
+    received.close()
+
+
+def test_an_immediate_cancel_sends_its_signal_and_email_once(
+    api, shop, stripe_emulator, canceled_signals, django_capture_on_commit_callbacks
+):
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"])
+    subscription = Subscription.objects.get()
+    response = action(api, subscription, "cancel", immediately=True)
+    assert response.status_code == 200, response.json()
+    # The answer shows what Stripe confirmed; the row follows the webhook.
+    assert response.json()["status"] == "canceled"
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api, "customer.subscription.deleted", remote_subscription(stripe_emulator, remote["id"]))
+        deliver(api, "customer.subscription.deleted", remote_subscription(stripe_emulator, remote["id"]))
+    assert Subscription.objects.get().status == "canceled"
+    assert len(canceled_signals.calls) == 1
+    ended = [message for message in mail.outbox if "subscription has ended" in message.subject]
+    assert len(ended) == 1
+
+
+def test_change_plan_respects_the_subscriptions_per_customer_limit(api, shop, stripe_emulator):
+    """Active Pro and Team; changing Team to Pro would give two Pro subscriptions."""
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    buy(api, stripe_emulator, shop["team_monthly"])
+    team = Subscription.objects.get(pricing=shop["team_monthly"])
+    stripe_emulator.calls.clear()
+    response = action(api, team, "change-plan", pricing=shop["pro_yearly"].pk)
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "subscription_limit_reached"
+    assert sum(stripe_emulator.calls.values()) == 0
+    # Within one product (monthly to yearly Pro), the subscription replaces itself.
+    pro = Subscription.objects.get(pricing=shop["pro_monthly"])
+    assert action(api, pro, "change-plan", pricing=shop["pro_yearly"].pk).status_code == 200
+
+
+def test_the_limit_flag_is_cleared_when_the_other_subscription_ends(api, shop, stripe_emulator):
+    Product.objects.filter(slug="pro").update(max_subscriptions_per_customer=None)
+    _, first = buy(api, stripe_emulator, shop["pro_monthly"])
+    Product.objects.filter(slug="pro").update(max_subscriptions_per_customer=1)
+    _, second = buy_anyway(api, stripe_emulator, shop["pro_yearly"])
+    flagged = Subscription.objects.get(external_ids__external_id=second["id"])
+    assert flagged.exceeds_limit is True
+    assert action(api, Subscription.objects.get(external_ids__external_id=first["id"]), "cancel", immediately=True)
+    deliver(api, "customer.subscription.deleted", remote_subscription(stripe_emulator, first["id"]))
+    flagged.refresh_from_db()
+    assert flagged.exceeds_limit is False
+
+
+def buy_anyway(api, stripe_emulator, pricing):
+    """A second subscription the limit would refuse at checkout, as the dashboard makes it."""
+    product = pricing.product
+    allowed = product.max_subscriptions_per_customer
+    Product.objects.filter(pk=product.pk).update(max_subscriptions_per_customer=None)
+    response = checkout(api, pricing)
+    Product.objects.filter(pk=product.pk).update(max_subscriptions_per_customer=allowed)
+    assert response.status_code == 201, response.json()
+    session, subscription = stripe_emulator.complete_checkout(stripe_emulator.all("checkout.session")[-1]["id"])
+    deliver(api, "checkout.session.completed", session)
+    deliver(api, "customer.subscription.created", subscription)
+    return response.json(), subscription
+
+
+def test_resume_clears_a_cancellation_date(api, shop, stripe_emulator):
+    """A cancellation set for a date (cancel_at, from the dashboard) is resumed too."""
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"])
+    obj = remote_subscription(stripe_emulator, remote["id"])
+    obj["cancel_at"] = obj["items"]["data"][0]["current_period_end"] - 86400
+    deliver(api, "customer.subscription.updated", obj)
+    subscription = Subscription.objects.get()
+    assert subscription.cancel_at is not None and not subscription.cancel_at_period_end
+    response = action(api, subscription, "resume")
+    assert response.status_code == 200, response.json()
+    obj = remote_subscription(stripe_emulator, remote["id"])
+    assert (obj["cancel_at"], obj["cancel_at_period_end"]) == (None, False)
+    assert response.json()["cancel_at"] is None
+
+
+def test_resume_of_a_subscription_not_set_to_cancel_is_a_409(api, shop, stripe_emulator):
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    response = action(api, Subscription.objects.get(), "resume")
+    assert (response.status_code, response.json()["code"]) == (409, "not_canceling")
+
+
+def test_a_checkout_for_a_held_product_is_still_refused(api, shop, stripe_emulator):
+    buy(api, stripe_emulator, shop["pro_monthly"])
+    response = checkout(api, shop["pro_yearly"])
+    assert (response.status_code, response.json()["code"]) == (409, "subscription_limit_reached")
+
+
+def test_a_new_checkout_closes_the_open_ones_for_a_limited_product(api, shop, stripe_emulator):
+    """Three checkouts for a one-per-customer product: only the newest session stays open."""
+    for _ in range(3):
+        assert checkout(api, shop["pro_monthly"]).status_code == 201
+    sessions = stripe_emulator.all("checkout.session")
+    assert sorted(session["status"] for session in sessions) == ["expired", "expired", "open"]
+    from django_bob_payments.models import Order
+
+    assert sorted(Order.objects.values_list("status", flat=True)) == ["expired", "expired", "pending"]
+    # A session paid meanwhile is not closed: it counts, and the next checkout is refused.
+    stripe_emulator.complete_checkout(next(s["id"] for s in sessions if s["status"] == "open"))
+    response = checkout(api, shop["pro_yearly"])
+    assert (response.status_code, response.json()["code"]) == (409, "subscription_limit_reached")
+
+
+def downgrade_then(api, shop, stripe_emulator):
+    """Team x5, and a downgrade to Pro x2 scheduled for the period end."""
+    _, remote = buy(api, stripe_emulator, shop["team_monthly"], quantity=5)
+    subscription = Subscription.objects.get()
+    response = action(api, subscription, "change-plan", pricing=shop["pro_monthly"].pk, quantity=2, at_period_end=True)
+    assert response.status_code == 200, response.json()
+    schedule = stripe_emulator.all("subscription_schedule")[0]
+    assert schedule["status"] == "active"
+    return Subscription.objects.get(), remote, schedule
+
+
+def test_an_upgrade_after_a_scheduled_downgrade_survives_the_period_end(api, shop, stripe_emulator):
+    subscription, remote, schedule = downgrade_then(api, shop, stripe_emulator)
+    response = action(api, subscription, "change-plan", pricing=shop["team_monthly"].pk, quantity=8)
+    assert response.status_code == 200, response.json()
+    assert stripe_emulator.get("subscription_schedule", schedule["id"])["status"] == "released"
+    assert response.json()["scheduled_pricing"] is None
+    renewed = stripe_emulator.end_period(remote["id"])
+    item = renewed["items"]["data"][0]
+    assert (item["price"]["id"], item["quantity"]) == (shop["team_monthly"].external_ids.get().external_id, 8)
+    deliver(api, "customer.subscription.updated", renewed)
+    subscription.refresh_from_db()
+    assert (subscription.pricing, subscription.quantity) == (shop["team_monthly"], 8)
+
+
+def test_cancel_after_a_scheduled_downgrade_releases_the_schedule(api, shop, stripe_emulator):
+    subscription, remote, schedule = downgrade_then(api, shop, stripe_emulator)
+    response = action(api, subscription, "cancel")
+    assert response.status_code == 200, response.json()
+    assert stripe_emulator.get("subscription_schedule", schedule["id"])["status"] == "released"
+    assert remote_subscription(stripe_emulator, remote["id"])["cancel_at_period_end"] is True
+
+
+def test_the_emulator_refuses_cancellation_changes_under_a_schedule(api, shop, stripe_emulator):
+    """What Stripe refuses: cancel_at_period_end on a schedule-managed subscription."""
+    import stripe
+
+    _, remote, _ = downgrade_then(api, shop, stripe_emulator)
+    client = stripe.StripeClient("sk_test_emulator", base_addresses={"api": stripe_emulator.url})
+    with pytest.raises(stripe.InvalidRequestError, match="managed by the subscription schedule"):
+        client.v1.subscriptions.update(remote["id"], {"cancel_at_period_end": True})
+
+
+def test_a_downgrade_keeps_the_running_phase_whole(api, shop, stripe_emulator):
+    """The schedule's first phase is over; the running one carries metadata and a tax rate."""
+    subscription, _, schedule = downgrade_then(api, shop, stripe_emulator)
+    stored = stripe_emulator.get("subscription_schedule", schedule["id"])
+    running = stored["phases"][0]
+    past = {**running, "start_date": running["start_date"] - 86400, "end_date": running["start_date"]}
+    running.update(metadata={"deal": "spring"}, default_tax_rates=["txr_1"])
+    running["items"][0]["metadata"] = {"seat": "team"}
+    stored["phases"].insert(0, past)
+    # Another downgrade rewrites the schedule from its current phase.
+    response = action(api, subscription, "change-plan", pricing=shop["pro_monthly"].pk, quantity=1, at_period_end=True)
+    assert response.status_code == 200, response.json()
+    stored = stripe_emulator.get("subscription_schedule", schedule["id"])
+    assert [phase["items"][0]["quantity"] for phase in stored["phases"]] == [5, 5, 1]
+    kept = stored["phases"][1]
+    assert kept["metadata"] == {"deal": "spring"} and kept["default_tax_rates"] == ["txr_1"]
+    assert kept["items"][0]["metadata"] == {"seat": "team"}
+
+
+def test_the_schedule_is_released_once_the_downgrade_has_happened(api, shop, stripe_emulator):
+    subscription, remote, schedule = downgrade_then(api, shop, stripe_emulator)
+    switched = stripe_emulator.end_period(remote["id"])
+    deliver(api, "customer.subscription.updated", switched)
+    subscription.refresh_from_db()
+    assert (subscription.pricing, subscription.scheduled_pricing) == (shop["pro_monthly"], None)
+    assert stripe_emulator.get("subscription_schedule", schedule["id"])["status"] == "released"
+    # Now the customer (or the portal) may cancel directly.
+    assert action(api, subscription, "cancel").status_code == 200
