@@ -244,3 +244,9 @@ class FakeProviderObjectAdmin(RecordAdmin):
     list_display = ("external_id", "kind", "created_at")
     list_filter = ("kind",)
     search_fields = ("external_id",)
+
+
+@admin.register(models.PaymentsSite)
+class PaymentsSiteAdmin(RecordAdmin):
+    list_display = ("key", "created_at")
+    search_fields = ("key",)

@@ -51,6 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_MAX_NETWORK_RETRIES": 2,
     # Seconds before a Stripe request gives up.
     "STRIPE_TIMEOUT": 30,
+    # Seconds all the provider calls of one API request may take together, retries included:
+    # below a worker's timeout (gunicorn's default is 30), so the client gets a JSON 504, not
+    # a killed worker. None or 0: no budget (commands have none).
+    "STRIPE_REQUEST_BUDGET": 20,
     # Seconds a webhook's signed timestamp may be old before the event is refused.
     "WEBHOOK_TOLERANCE": 300,
     # Where Checkout sends the customer back; {CHECKOUT_SESSION_ID} is filled in by Stripe.

@@ -73,6 +73,12 @@ class ProviderError(BobPaymentsError):
     default_code = "provider_error"
 
 
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the time budget; whether the call took effect is unknown."""
+
+    default_code = "provider_timeout"
+
+
 class ProviderAuthenticationError(ProviderError):
     """The provider refused our credentials; nothing will work until the key is fixed."""
 

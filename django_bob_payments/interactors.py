@@ -23,6 +23,7 @@ takes effect at once.
 from __future__ import annotations
 
 import copy
+import datetime
 import logging
 from typing import Any
 
@@ -40,6 +41,7 @@ from django_bob_payments.exceptions import (
     NotAtProvider,
     ProviderAuthenticationError,
     ProviderError,
+    ProviderTimeout,
     PurchaseNotAllowed,
 )
 from django_bob_payments.models import (
@@ -52,6 +54,7 @@ from django_bob_payments.models import (
     Invoice,
     Order,
     PaymentAttempt,
+    PaymentsSite,
     Pricing,
     Subscription,
     WebhookEvent,
@@ -338,7 +341,7 @@ class PaymentInteractor:
             cancel_url=cancel_url,
             client_reference_id=str(order.pk),
             metadata=metadata,
-            idempotency_key=f"bob-payments-checkout-{attempt.pk}",
+            idempotency_key=f"bob-payments-{PaymentsSite.current_key()}-checkout-{attempt.pk}",
             trial_period_days=pricing.trial_period_days,
             allow_promotion_codes=bool(bob_settings.CHECKOUT_ALLOW_PROMOTION_CODES),
             automatic_tax=bool(bob_settings.CHECKOUT_AUTOMATIC_TAX),
@@ -346,6 +349,13 @@ class PaymentInteractor:
         )
         try:
             session = self.get_provider().create_checkout_session(request)
+        except ProviderTimeout as err:
+            # No answer: the session may exist at the provider. The attempt stays "created"
+            # with the reason, and ``expirecheckouts`` closes whatever was made for it.
+            attempt.failure_code = err.code[:64]
+            attempt.failure_message = str(err.args[0] if err.args else err)
+            attempt.save(update_fields=["failure_code", "failure_message", "updated_at"])
+            raise
         except BobPaymentsError as err:
             attempt.status = PaymentAttempt.Status.FAILED
             attempt.failure_code = err.code[:64]
@@ -382,6 +392,59 @@ class PaymentInteractor:
                 )
                 closed += 1
         return closed
+
+    def expire_abandoned_checkouts(self, older_than_minutes: int) -> tuple[int, int]:
+        """
+        Close what a checkout without an answer left behind (the provider timed out while
+        the session was being made): for each attempt still ``created`` after
+        ``older_than_minutes``, the customer's open sessions at the provider that name its
+        order are expired there, and the attempt and order are marked expired; an attempt
+        with no such session is marked failed. Returns (expired, failed).
+        """
+        provider = self.get_provider()
+        cutoff = timezone.now() - datetime.timedelta(minutes=older_than_minutes)
+        stale = list(
+            PaymentAttempt.objects.filter(
+                provider=provider.name,
+                status=PaymentAttempt.Status.CREATED,
+                created_at__lt=cutoff,
+                order__status=Order.Status.PENDING,
+            ).select_related("order")
+        )
+        by_customer: dict[int, list[PaymentAttempt]] = {}
+        for attempt in stale:
+            by_customer.setdefault(attempt.order.customer_id, []).append(attempt)
+        links = dict(
+            ExternalCustomer.objects.filter(
+                provider=provider.name, customer_id__in=list(by_customer), **ExternalCustomer.live_filter
+            ).values_list("customer_id", "external_id")
+        )
+        expired = failed = 0
+        for customer_id, attempts in by_customer.items():
+            orders = {str(attempt.order_id): attempt for attempt in attempts}
+            sessions = list(provider.iter_open_checkout_sessions(links[customer_id])) if customer_id in links else []
+            found: set[str] = set()
+            for session_id, order_id in sessions:
+                attempt = orders.get(order_id or "")
+                if attempt is not None and provider.expire_checkout_session(session_id):
+                    found.add(order_id)
+                    PaymentAttempt.objects.filter(pk=attempt.pk).update(
+                        external_id=session_id, status=PaymentAttempt.Status.EXPIRED, updated_at=timezone.now()
+                    )
+                    Order.objects.filter(pk=attempt.order_id, status=Order.Status.PENDING).update(
+                        status=Order.Status.EXPIRED, updated_at=timezone.now()
+                    )
+                    expired += 1
+            for order_id, attempt in orders.items():
+                if order_id not in found:
+                    PaymentAttempt.objects.filter(pk=attempt.pk, status=PaymentAttempt.Status.CREATED).update(
+                        status=PaymentAttempt.Status.FAILED, updated_at=timezone.now()
+                    )
+                    Order.objects.filter(pk=attempt.order_id, status=Order.Status.PENDING).update(
+                        status=Order.Status.FAILED, updated_at=timezone.now()
+                    )
+                    failed += 1
+        return expired, failed
 
     def get_customer_management_portal_link(self, customer: Customer, return_url: str) -> str:
         """The provider's customer-portal URL for ``customer``; NotAtProvider when it has none yet."""

@@ -34,6 +34,7 @@ from django_bob_payments.exceptions import (
     BillingPermissionDenied,
     NotAtProvider,
     ProviderError,
+    ProviderTimeout,
     PurchaseNotAllowed,
     WebhookVerificationError,
 )
@@ -41,6 +42,7 @@ from django_bob_payments.interactors import PaymentInteractor, get_payment_inter
 from django_bob_payments.models import BillingInformation, Customer, Invoice, Order, Subscription
 from django_bob_payments.parsers import BoundedJSONParser
 from django_bob_payments.providers import get_provider
+from django_bob_payments.providers.base import time_budget
 from django_bob_payments.serializers import (
     BillingInformationResponseSerializer,
     BillingInformationSerializer,
@@ -179,6 +181,12 @@ class ProviderUnavailable(exceptions.APIException):
     default_code = "provider_error"
 
 
+class ProviderTimedOut(exceptions.APIException):
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT
+    default_detail = "The payment provider did not answer in time; try again."
+    default_code = "provider_timeout"
+
+
 ORGANIZATION = OpenApiParameter(
     "organization",
     str,
@@ -201,6 +209,12 @@ class CustomerAPIView(GenericAPIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        # The provider calls of one request share STRIPE_REQUEST_BUDGET, so that a provider
+        # that hangs gets the client a JSON 504 before the worker's own timeout kills it.
+        with time_budget(bob_settings.STRIPE_REQUEST_BUDGET):
+            return super().dispatch(request, *args, **kwargs)
+
     @cached_property
     def interactor(self) -> PaymentInteractor:
         return get_payment_interactor()
@@ -216,6 +230,9 @@ class CustomerAPIView(GenericAPIView):
         provider failure a 502 (with its code and request ID, never its raw answer)."""
         if isinstance(exc, (PurchaseNotAllowed, NotAtProvider, ActionNotAllowed)):
             exc = Conflict(detail=exc.args[0], code=exc.code)
+        elif isinstance(exc, ProviderTimeout):
+            logger.warning("Payment provider timeout: %s", exc)
+            exc = ProviderTimedOut(detail="The payment provider did not answer in time; try again.")
         elif isinstance(exc, ProviderError):
             logger.warning("Payment provider error: %s", exc)
             exc = ProviderUnavailable(

@@ -133,6 +133,7 @@ class Fault:
     drop: str | None
     remaining: int
     headers: dict[str, str]
+    hang: float = 0.0
 
 
 ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
@@ -180,15 +181,18 @@ class StripeEmulator:
         drop: str | None = None,
         times: int = 1,
         headers: dict[str, str] | None = None,
+        hang: float = 0.0,
     ) -> None:
         """
         Answer the next ``times`` requests to ``route`` (e.g. ``/v1/customers/:id``) with
         ``status``, or drop the connection: ``drop="before"`` the request takes effect,
         ``drop="after"`` it took effect (the answer is lost, an idempotent retry replays it).
+        With ``hang`` (seconds) and ``drop``, the connection stays silent that long first:
+        a provider that hangs, before or after the write.
         """
         assert (status is None) != (drop is None), "give a status or a drop mode"
         with self.lock:
-            self.faults.append(Fault(method.upper(), route, status, drop, times, headers or {}))
+            self.faults.append(Fault(method.upper(), route, status, drop, times, headers or {}, hang))
 
     def count(self, method: str | None = None, route: str | None = None) -> int:
         """Requests received, optionally only those of one method and route."""
@@ -251,6 +255,7 @@ class StripeEmulator:
             self.calls[f"{method} {route}"] += 1
             fault = self._take_fault(method, route)
         if fault is not None and fault.drop == "before":
+            time.sleep(fault.hang)
             raise _Drop
         if fault is not None and fault.status is not None:
             kind = {429: "rate_limit_error", 401: "authentication_error"}.get(fault.status, "api_error")
@@ -289,6 +294,7 @@ class StripeEmulator:
             if idempotency_key and status < 500:
                 self.idempotency[idempotency_key] = (fingerprint, status, answer)
         if fault is not None and fault.drop == "after":
+            time.sleep(fault.hang)
             raise _Drop
         return status, answer, {}
 

@@ -34,6 +34,7 @@ def data(user, monthly):
         customer=customer, provider="stripe", external_id="in_admin", status="paid", currency="eur", number="A-1"
     )
     models.FakeProviderObject.objects.create(kind="customer", external_id="fake_cus_admin", data={})
+    models.PaymentsSite.current_key()
     models.BillingEmail.objects.create(
         key="payment_receipt:stripe:in_admin",
         kind="payment_receipt",

@@ -209,3 +209,180 @@ def test_the_schedule_is_released_once_the_downgrade_has_happened(api, shop, str
     assert stripe_emulator.get("subscription_schedule", schedule["id"])["status"] == "released"
     # Now the customer (or the portal) may cancel directly.
     assert action(api, subscription, "cancel").status_code == 200
+
+
+def test_another_installation_never_replays_this_ones_checkout(api, shop, stripe_emulator, monkeypatch):
+    """A database reset (or a second environment on the same Stripe account) reuses attempt IDs."""
+    from django_bob_payments.models import Order, PaymentAttempt, PaymentsSite
+    from django_bob_payments.services.payments import PaymentService
+
+    assert checkout(api, shop["pro_monthly"]).status_code == 201
+    first = PaymentAttempt.objects.get()
+    site = PaymentsSite.current_key()
+    assert f"bob-payments-{site}-checkout-{first.pk}" in stripe_emulator.idempotency
+    # The reset: the rows are gone, and the next attempt gets the same ID.
+    Order.objects.all().delete()
+    PaymentsSite.objects.all().delete()
+    stripe_emulator.get("checkout.session", first.external_id)["status"] = "expired"
+    original = PaymentService.start_attempt
+    monkeypatch.setattr(
+        PaymentService,
+        "start_attempt",
+        lambda self, order, provider: PaymentAttempt.objects.create(
+            pk=first.pk, order=order, provider=provider, amount=order.amount_total, currency=order.currency
+        ),
+    )
+    assert checkout(api, shop["team_monthly"]).status_code == 201
+    monkeypatch.setattr(PaymentService, "start_attempt", original)
+    second = PaymentAttempt.objects.get()
+    assert second.pk == first.pk
+    assert second.external_id != first.external_id, "Stripe replayed the other installation's session"
+    assert len(stripe_emulator.all("checkout.session")) == 2
+
+
+# Faults: the provider hangs, fails, limits, or drops the answer after the write.
+
+
+@pytest.fixture
+def fast(settings):
+    """A one-second budget for the provider calls of one request, and no SDK retries."""
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_REQUEST_BUDGET": 1, "STRIPE_MAX_NETWORK_RETRIES": 0}
+
+
+def test_a_hanging_checkout_is_a_json_504_and_the_clean_up_expires_its_session(api, shop, stripe_emulator, fast):
+    import io
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from django_bob_payments.models import Order, PaymentAttempt
+
+    assert api.post("/api/payment/portal/").status_code == 409  # no customer at Stripe yet
+    stripe_emulator.fail("POST", "/v1/checkout/sessions", drop="after", hang=3)
+    response = checkout(api, shop["pro_monthly"])
+    assert response.status_code == 504
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "provider_timeout"
+    attempt = PaymentAttempt.objects.get()
+    assert (attempt.status, attempt.failure_code, attempt.external_id) == ("created", "provider_timeout", None)
+    # Stripe made the session all the same; the clean-up finds it by its order and closes it.
+    [session] = stripe_emulator.all("checkout.session")
+    assert session["status"] == "open"
+    PaymentAttempt.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=30))
+    stdout = io.StringIO()
+    call_command("expirecheckouts", stdout=stdout)
+    assert "Expired 1" in stdout.getvalue()
+    assert stripe_emulator.get("checkout.session", session["id"])["status"] == "expired"
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.external_id) == ("expired", session["id"])
+    assert Order.objects.get().status == "expired"
+
+
+def test_a_checkout_the_provider_never_made_is_failed_by_the_clean_up(api, shop, stripe_emulator, fast):
+    import io
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from django_bob_payments.models import Order, PaymentAttempt
+
+    stripe_emulator.fail("POST", "/v1/checkout/sessions", drop="before", hang=3)
+    assert checkout(api, shop["pro_monthly"]).status_code == 504
+    PaymentAttempt.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=30))
+    call_command("expirecheckouts", stdout=io.StringIO())
+    assert PaymentAttempt.objects.get().status == "failed"
+    assert Order.objects.get().status == "failed"
+
+
+def test_expirecheckouts_refuses_impossible_minutes():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--minutes"):
+        call_command("expirecheckouts", minutes=0)
+
+
+ACTION_CALLS = {
+    "cancel now": ("cancel", {"immediately": True}),
+    "cancel at period end": ("cancel", {}),
+    "resume": ("resume", {}),
+    "change plan now": ("change-plan", {"quantity": 3}),
+    "change plan at period end": ("change-plan", {"quantity": 2, "at_period_end": True}),
+}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500},
+        {"status": 429},
+        {"drop": "after"},
+        {"drop": "before", "hang": 3},
+    ],
+    ids=["500", "429", "dropped after the write", "hang"],
+)
+@pytest.mark.parametrize("name", list(ACTION_CALLS))
+def test_a_failing_provider_during_an_action_is_json_and_changes_nothing(api, shop, stripe_emulator, fast, fault, name):
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"], quantity=4)
+    if name == "resume":
+        action(api, Subscription.objects.get(), "cancel")
+        deliver(api, "customer.subscription.updated", remote_subscription(stripe_emulator, remote["id"]))
+    before = Subscription.objects.values().get()
+    path, data = ACTION_CALLS[name]
+    routes = {
+        "cancel now": ("DELETE", "/v1/subscriptions/:id"),
+        "change plan at period end": ("POST", "/v1/subscription_schedules"),
+    }
+    method, route = routes.get(name, ("POST", "/v1/subscriptions/:id"))
+    stripe_emulator.fail(method, route, times=5, **fault)
+    response = action(api, Subscription.objects.get(), path, **data)
+    assert response.status_code in (502, 504), response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] in ("provider_error", "provider_timeout")
+    # Nothing half-done here: the row changes only with Stripe's webhook.
+    assert Subscription.objects.values().get() == before
+
+
+# Every action against every state: a documented success, or a 409 with a code. Never a 5xx.
+OK = 200
+MATRIX = {
+    #                 cancel now, cancel at end, resume, change now, change at end
+    "trialing": [OK, OK, "not_canceling", OK, OK],
+    "active": [OK, OK, "not_canceling", OK, OK],
+    "past_due": [OK, OK, "not_canceling", OK, OK],
+    "canceled": ["subscription_ended"] * 5,
+    "incomplete": [OK, *["subscription_incomplete"] * 4],
+    "scheduled downgrade": [OK, OK, "not_canceling", OK, OK],
+}
+
+
+def put_in_state(api, shop, stripe_emulator, state):
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"], quantity=4)
+    obj = stripe_emulator.get("subscription", remote["id"])
+    if state == "scheduled downgrade":
+        assert action(api, Subscription.objects.get(), "change-plan", quantity=1, at_period_end=True).status_code == 200
+    elif state == "canceled":
+        assert action(api, Subscription.objects.get(), "cancel", immediately=True).status_code == 200
+        deliver(api, "customer.subscription.deleted", obj)
+    elif state != "active":
+        obj["status"] = state
+        deliver(api, "customer.subscription.updated", obj)
+    subscription = Subscription.objects.get()
+    assert subscription.status == (
+        "canceled" if state == "canceled" else state.replace("scheduled downgrade", "active")
+    )
+    return subscription
+
+
+@pytest.mark.parametrize("state", list(MATRIX))
+@pytest.mark.parametrize("index", range(5), ids=list(ACTION_CALLS))
+def test_every_action_in_every_state(api, shop, stripe_emulator, state, index):
+    subscription = put_in_state(api, shop, stripe_emulator, state)
+    path, data = list(ACTION_CALLS.values())[index]
+    calls_before = stripe_emulator.write_calls
+    response = action(api, subscription, path, **data)
+    expected = MATRIX[state][index]
+    if expected == OK:
+        assert response.status_code == 200, response.content
+    else:
+        assert (response.status_code, response.json()["code"]) == (409, expected)
+        assert stripe_emulator.write_calls == calls_before, "a refused action calls nothing"

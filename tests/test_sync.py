@@ -232,6 +232,18 @@ def test_what_stripe_cannot_unset_is_left_alone_not_sent_empty(stripe_emulator, 
     assert stripe_emulator.count("POST", "/v1/customers/:id") == 0
 
 
+def test_a_failing_list_call_ends_with_the_report_and_the_error(stripe_emulator, catalog, settings):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_MAX_NETWORK_RETRIES": 0}
+    stripe_emulator.fail("GET", "/v1/prices", status=500)
+    message, stdout, stderr = sync_failing()
+    assert "could not be synced" in message
+    assert "Synchronized." in stdout and "prices" in stdout
+    assert "listing prices failed" in stderr and "request req_" in stderr
+    # Products went through; customers, which come after, were not tried.
+    assert len(stripe_emulator.all("product")) == 2
+    assert stripe_emulator.count("GET", "/v1/customers") == 0
+
+
 def test_dry_run_writes_nothing_and_prints_the_plan(stripe_emulator, catalog, customers):
     stdout, _ = sync("--dry-run")
     assert stripe_emulator.write_calls == 0

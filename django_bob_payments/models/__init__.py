@@ -21,6 +21,7 @@ from django_bob_payments.models.links import (
     ExternalSubscription,
 )
 from django_bob_payments.models.orders import Invoice, Order, PaymentAttempt
+from django_bob_payments.models.site import PaymentsSite
 from django_bob_payments.models.subscriptions import Subscription, SubscriptionItem
 from django_bob_payments.models.webhooks import BillingEmail, WebhookEvent
 
@@ -38,6 +39,7 @@ __all__ = [
     "Invoice",
     "Order",
     "PaymentAttempt",
+    "PaymentsSite",
     "Pricing",
     "Product",
     "Provider",

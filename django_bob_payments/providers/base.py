@@ -18,8 +18,11 @@ Normalized fields, compared by the sync between local rows and provider objects:
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,6 +33,34 @@ METADATA_KEY = "bob_payments_id"
 # On checkout sessions and the subscriptions they start: the local customer and order.
 CUSTOMER_METADATA_KEY = "bob_payments_customer_id"
 ORDER_METADATA_KEY = "bob_payments_order_id"
+
+# When the provider calls of the current API request must be done (time.monotonic()).
+_deadline: ContextVar[float | None] = ContextVar("bob_payments_provider_deadline", default=None)
+
+
+@contextmanager
+def time_budget(seconds: float | None) -> Iterator[None]:
+    """
+    The provider calls made inside share ``seconds`` in all, retries included (None or 0:
+    no budget). A nested budget never extends the one around it.
+    """
+    if not seconds:
+        yield
+        return
+    deadline = time.monotonic() + float(seconds)
+    outer = _deadline.get()
+    token = _deadline.set(min(deadline, outer) if outer is not None else deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining_budget() -> float | None:
+    """Seconds left of the current time budget; None when there is none."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
 
 PRICE_IMMUTABLE_FIELDS = ("amount", "currency", "type", "interval", "interval_count")
 
@@ -214,6 +245,10 @@ class PaymentProvider(ABC):
     @abstractmethod
     def create_portal_session(self, customer_external_id: str, return_url: str) -> str:
         """The URL of the provider's customer portal for this customer."""
+
+    @abstractmethod
+    def iter_open_checkout_sessions(self, customer_external_id: str) -> Iterator[tuple[str, str | None]]:
+        """The customer's checkout sessions still open: (session ID, local order ID from its metadata)."""
 
     @abstractmethod
     def expire_checkout_session(self, external_id: str) -> bool:

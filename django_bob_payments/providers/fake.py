@@ -206,6 +206,11 @@ class FakeProvider(PaymentProvider):
         obj.save(update_fields=["data"])
         self._emit_subscription(external_id, "updated" if at_period_end else "deleted")
 
+    def iter_open_checkout_sessions(self, customer_external_id: str) -> Iterator[tuple[str, str | None]]:
+        for obj in FakeProviderObject.objects.filter(kind="checkout_session").order_by("pk"):
+            if obj.data.get("customer_key") == customer_external_id and obj.data.get("status") == "open":
+                yield obj.external_id, obj.data["metadata"].get(ORDER_METADATA_KEY)
+
     def expire_checkout_session(self, external_id: str) -> bool:
         obj = self._get(external_id, "checkout_session")
         if obj.data["status"] != "open":

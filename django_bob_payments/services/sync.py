@@ -31,6 +31,7 @@ from django_bob_payments.models import (
     ExternalCustomer,
     ExternalPricing,
     ExternalProduct,
+    PaymentsSite,
     Pricing,
     Product,
 )
@@ -85,10 +86,14 @@ class SyncObserver:
         """An object could not be synced; the run goes on."""
 
 
-def idempotency_key(kind: str, local_id: str, content: dict[str, Any]) -> str:
-    """A key that is the same whenever the same content is created for the same row."""
+def idempotency_key(kind: str, local_id: str, content: dict[str, Any], site: str = "") -> str:
+    """
+    The key of one create: this installation's key (``PaymentsSite``), the local ID and a
+    digest of what is sent, so a rerun replays it and another installation never does.
+    """
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    return f"bob-payments-{kind}-{local_id}-{digest}"
+    site = site or PaymentsSite.current_key()
+    return f"bob-payments-{site}-{kind}-{local_id}-{digest}"
 
 
 def terms_digest(pricing: Pricing) -> str:
@@ -127,12 +132,35 @@ class ProviderSync:
         self.observer = observer or SyncObserver()
         self.page_size = page_size
         self.report = SyncReport()
+        self._site = ""
+
+    @property
+    def site(self) -> str:
+        """This installation's key, read once per run."""
+        if not self._site:
+            self._site = PaymentsSite.current_key()
+        return self._site
 
     def run(self, kinds: tuple[str, ...] = KINDS) -> SyncReport:
-        """Sync the given kinds, in dependency order. Raises ProviderAuthenticationError."""
+        """
+        Sync the given kinds, in dependency order. Raises ProviderAuthenticationError. A
+        provider error outside one object's push (listing a kind failed after its retries)
+        is recorded as that kind's failure, with an empty local ID, and ends the run: the
+        kinds after it depend on it.
+        """
         for kind in KINDS:
-            if kind in kinds:
+            if kind not in kinds:
+                continue
+            try:
                 getattr(self, f"sync_{kind}")()
+            except ProviderAuthenticationError:
+                raise
+            except ProviderError as err:
+                failure = SyncFailure(kind, "", err)
+                self.report.failures.append(failure)
+                self.report.kinds[kind].failed += 1
+                self.observer.failed(failure)
+                break
         return self.report
 
     # Shared steps
@@ -252,7 +280,7 @@ class ProviderSync:
         if remote is None:
             self.observer.planned("products", "create", f"{local_id} ({product.name})")
             if not self.dry_run:
-                key = idempotency_key("product", local_id, desired)
+                key = idempotency_key("product", local_id, desired, self.site)
                 remote = self.provider.create_product(local_id, desired, key)
                 links[product.pk] = remote.external_id
             report.created += 1
@@ -379,7 +407,7 @@ class ProviderSync:
             if not self.dry_run:
                 content = {**desired, "product": product_external_id}
                 current = self.provider.create_price(
-                    local_id, product_external_id, desired, idempotency_key("price", local_id, content)
+                    local_id, product_external_id, desired, idempotency_key("price", local_id, content, self.site)
                 )
                 links[pricing.pk] = current.external_id
             report.created += 1
@@ -520,7 +548,7 @@ class ProviderSync:
                 # A successor of a deleted customer needs its own key: the first create's key
                 # would replay the deleted customer.
                 content = {**desired, "replaces": replaces} if replaces else desired
-                key = idempotency_key("customer", local_id, content)
+                key = idempotency_key("customer", local_id, content, self.site)
                 remote = self.provider.create_customer(local_id, desired, key)
                 links[customer.pk] = remote.external_id
                 # Linked at once, not with the page: its webhooks may arrive any moment.

@@ -46,9 +46,8 @@ class CommandObserver(SyncObserver):
             for name, value in (("code", error.code), ("status", error.http_status), ("request", error.request_id))
             if value
         )
-        self.command.stderr.write(
-            self.command.style.ERROR(f"{failure.kind[:-1]} {failure.local_id} failed: {error.args[0]} ({details})")
-        )
+        what = f"{failure.kind[:-1]} {failure.local_id}" if failure.local_id else f"listing {failure.kind}"
+        self.command.stderr.write(self.command.style.ERROR(f"{what} failed: {error.args[0]} ({details})"))
 
 
 class Command(BaseCommand):

@@ -20,8 +20,18 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from django_bob_payments.conf import bob_settings
-from django_bob_payments.exceptions import ProviderAuthenticationError, ProviderError, ProviderNotInstalled
-from django_bob_payments.providers.base import CheckoutRequest, CheckoutSession
+from django_bob_payments.exceptions import (
+    ProviderAuthenticationError,
+    ProviderError,
+    ProviderNotInstalled,
+    ProviderTimeout,
+)
+from django_bob_payments.providers.base import (
+    ORDER_METADATA_KEY,
+    CheckoutRequest,
+    CheckoutSession,
+    remaining_budget,
+)
 
 try:
     import stripe
@@ -114,6 +124,36 @@ def phase_params(phase: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+class BudgetedRequestsClient(stripe.RequestsClient):
+    """
+    The SDK's requests client within the request's time budget (``STRIPE_REQUEST_BUDGET``):
+    each try waits at most what is left of it, and no retry starts that would outlast it.
+    """
+
+    @property
+    def _timeout(self) -> float:
+        left = remaining_budget()
+        if left is None:
+            return self._configured_timeout
+        return max(min(self._configured_timeout, left), 0.001)
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._configured_timeout = value
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        left = remaining_budget()
+        if left is not None and left <= 0:
+            raise stripe.APIConnectionError("The time budget for provider calls is spent.", should_retry=False)
+        return super().request(method, url, headers, post_data)
+
+    def _should_retry(self, response: Any, api_connection_error: Any, num_retries: int, max_network_retries: Any):
+        left = remaining_budget()
+        if left is not None and left <= self._sleep_time_seconds(num_retries + 1):
+            return False
+        return super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
+
+
 class StripeAPI:
     """Calls Stripe through the pinned SDK."""
 
@@ -143,7 +183,7 @@ class StripeAPI:
             stripe_version=bob_settings.STRIPE_API_VERSION or stripe.api_version,
             base_addresses={"api": bob_settings.STRIPE_API_BASE},
             max_network_retries=bob_settings.STRIPE_MAX_NETWORK_RETRIES,
-            http_client=stripe.RequestsClient(timeout=bob_settings.STRIPE_TIMEOUT),
+            http_client=BudgetedRequestsClient(timeout=bob_settings.STRIPE_TIMEOUT),
         )
 
     # Calling Stripe
@@ -155,10 +195,18 @@ class StripeAPI:
             try:
                 return function(*args, **kwargs)
             except stripe.RateLimitError as err:
-                if attempt == attempts - 1:
-                    raise self._translate(err) from err
                 delay = self.rate_limit_delay * (2**attempt)
+                left = remaining_budget()
+                if attempt == attempts - 1 or (left is not None and left <= delay):
+                    raise self._translate(err) from err
                 time.sleep(delay / 2 + random.uniform(0, delay / 2))
+            except stripe.APIConnectionError as err:
+                left = remaining_budget()
+                if left is not None and left <= 0.05:
+                    raise ProviderTimeout(
+                        "The payment provider did not answer in time.", provider=self.name, code="provider_timeout"
+                    ) from err
+                raise self._translate(err) from err
             except stripe.StripeError as err:
                 raise self._translate(err) from err
         raise AssertionError("unreachable")  # pragma: no cover
@@ -225,6 +273,11 @@ class StripeAPI:
             {"customer": customer_external_id, "return_url": return_url},
         )
         return session.url
+
+    def iter_open_checkout_sessions(self, customer_external_id: str) -> Iterator[tuple[str, str | None]]:
+        for session in self._paginate("/v1/checkout/sessions", {"customer": customer_external_id, "status": "open"}):
+            metadata = session.get("metadata") or {}
+            yield session["id"], metadata.get(ORDER_METADATA_KEY) or session.get("client_reference_id")
 
     def expire_checkout_session(self, external_id: str) -> bool:
         try:
