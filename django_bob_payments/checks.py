@@ -8,8 +8,10 @@ settings that will make a feature fail at run time.
 from __future__ import annotations
 
 import difflib
+import logging
 from typing import Any
 
+import stripe
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
@@ -45,7 +47,57 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         *_check_provider(),
         *_check_seller_country(),
         *_check_organization_model(),
+        *_check_deployment(),
     ]
+
+
+# Cache backends whose data lives in one process (or nowhere): a rate kept there is per process.
+PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+def _check_deployment() -> list[checks.CheckMessage]:
+    """What a production deployment (DEBUG off) gets wrong without noticing."""
+    if settings.DEBUG:
+        return []
+    messages: list[checks.CheckMessage] = []
+    wildcards = [host for host in settings.ALLOWED_HOSTS if host == "*" or host.startswith(".")]
+    if wildcards and bob_settings.RETURN_URL_HOSTS is None:
+        messages.append(
+            checks.Warning(
+                f"ALLOWED_HOSTS has the wildcard(s) {', '.join(wildcards)}: callers cannot send customers back "
+                "to a host a Host header picks, and default return URLs work only on the exact hosts listed.",
+                hint=f'Set {_key("RETURN_URL_HOSTS")} to the hosts customers come back to, e.g. ["app.example.com"].',
+                obj=_key("RETURN_URL_HOSTS"),
+                id="bob_payments.W006",
+            )
+        )
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if bob_settings.VAT_VALIDATION_RATE and backend in PROCESS_LOCAL_CACHES:
+        messages.append(
+            checks.Warning(
+                f"{_key('VAT_VALIDATION_RATE')} is kept in the default cache, {backend.rsplit('.', 1)[-1]}, which "
+                "each process holds for itself: with N workers a user gets N times the rate, and the VIES "
+                "verdicts and circuit breaker are not shared either.",
+                hint="Use a cache shared by every process (Redis, Memcached, the database cache) as CACHES['default'].",
+                obj="CACHES",
+                id="bob_payments.W007",
+            )
+        )
+    stripe_logger = logging.getLogger("stripe")
+    if stripe_logger.isEnabledFor(logging.DEBUG) or str(getattr(stripe, "log", "") or "").lower() in ("debug", "info"):
+        messages.append(
+            checks.Warning(
+                "The stripe SDK logs every request and response body (names, emails, addresses, VAT numbers) "
+                "at DEBUG and INFO, and its logger is enabled at that level with DEBUG off.",
+                hint='Set the "stripe" logger to WARNING in LOGGING, and leave stripe.log and STRIPE_LOG unset.',
+                obj="LOGGING",
+                id="bob_payments.W008",
+            )
+        )
+    return messages
 
 
 def _check_installed_apps() -> list[checks.CheckMessage]:

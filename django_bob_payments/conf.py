@@ -57,8 +57,12 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_REQUEST_BUDGET": 20,
     # Seconds a webhook's signed timestamp may be old before the event is refused.
     "WEBHOOK_TOLERANCE": 300,
+    # Hosts a caller's success_url, cancel_url and return_url may point at, and the only
+    # hosts a default return URL is built on. None: the hosts of the three URL settings
+    # below and the exact names in ALLOWED_HOSTS (never "*" or a ".domain" wildcard).
+    "RETURN_URL_HOSTS": None,
     # Where Checkout sends the customer back; {CHECKOUT_SESSION_ID} is filled in by Stripe.
-    # A caller may pass its own URLs, accepted only on ALLOWED_HOSTS.
+    # A caller may pass its own URLs, accepted only on RETURN_URL_HOSTS.
     "CHECKOUT_SUCCESS_URL": None,
     "CHECKOUT_CANCEL_URL": None,
     # Checkout options: Stripe Tax, collecting tax IDs, promotion codes.
@@ -100,8 +104,13 @@ DEFAULTS: dict[str, Any] = {
     "OUTSIDE_EU_TAX_EXEMPT": "exempt",
     # Base URL of the EU VIES REST API.
     "VIES_API_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
-    # Seconds before a VIES request gives up.
-    "VIES_TIMEOUT": 10,
+    # Seconds one VIES check may take in all, its retry included (requests wait on VIES
+    # while a worker waits on them).
+    "VIES_TIMEOUT": 4,
+    # Seconds VIES is not asked about a member state after it timed out or said the state's
+    # service is unavailable (all states after VIES itself failed): checks answer
+    # "unverified" at once meanwhile. Kept in Django's cache, which must be shared.
+    "VIES_BACKOFF": 300,
     # Days a VIES answer (valid or invalid) is reused from Django's cache.
     "VIES_CACHE_DAYS": 1,
     # DRF throttle rate of POST vat/validate/ per user.

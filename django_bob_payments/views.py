@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -394,18 +395,61 @@ DEFAULT_RETURN_QUERIES = {
 }
 
 
+def return_url_hosts() -> set[str]:
+    """
+    The hosts a return URL may point at: ``RETURN_URL_HOSTS``, else those of the URL
+    settings and the exact host names of ``ALLOWED_HOSTS``. A wildcard ("*", ".example.com")
+    allows nothing here: it would let any ``Host`` header choose where customers are sent.
+    """
+    configured = bob_settings.RETURN_URL_HOSTS
+    if configured is not None:
+        return {str(host).lower() for host in configured}
+    urls = (bob_settings.CHECKOUT_SUCCESS_URL, bob_settings.CHECKOUT_CANCEL_URL, bob_settings.PORTAL_RETURN_URL)
+    hosts = {urlsplit(url).hostname for url in urls if url} - {None}
+    hosts |= {host.lower() for host in settings.ALLOWED_HOSTS if host and host != "*" and not host.startswith(".")}
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:
+        # Django's own default when DEBUG is on and ALLOWED_HOSTS is empty.
+        hosts |= {"localhost", "127.0.0.1", "[::1]"}
+    return hosts
+
+
+def _allowed_return_url(url: str, hosts: set[str]) -> bool:
+    if not url_has_allowed_host_and_scheme(url, allowed_hosts={urlsplit(url).netloc}, require_https=not settings.DEBUG):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and (parts.hostname or "").lower() in hosts
+
+
 def _return_url(request: Request, given: str | None, default: str | None, name: str) -> str:
     """
-    `given` when it points at one of ALLOWED_HOSTS, else the setting, else the requesting
-    site's root with a query naming the outcome (`DEFAULT_RETURN_QUERIES`).
+    `given` when it points at one of the return URL hosts, else the setting, else the
+    requesting site's root with a query naming the outcome (`DEFAULT_RETURN_QUERIES`), when
+    the requesting host is one of them.
     """
+    hosts = return_url_hosts()
     if given:
-        hosts = {host for host in settings.ALLOWED_HOSTS if host != "*"} | {request.get_host()}
-        if not url_has_allowed_host_and_scheme(given, allowed_hosts=hosts, require_https=not settings.DEBUG):
-            raise exceptions.ValidationError({name: ["This URL is not on one of this site's hosts."]})
+        if not _allowed_return_url(given, hosts):
+            raise exceptions.ValidationError(
+                {
+                    name: [
+                        exceptions.ErrorDetail("This URL is not on one of this site's hosts.", code="host_not_allowed")
+                    ]
+                }
+            )
         return given
     if default:
         return default
+    if (urlsplit(f"//{request.get_host()}").hostname or "") not in hosts:
+        raise exceptions.ValidationError(
+            {
+                name: [
+                    exceptions.ErrorDetail(
+                        "No return URL is configured and this host is not one of RETURN_URL_HOSTS.",
+                        code="host_not_allowed",
+                    )
+                ]
+            }
+        )
     return f"{request.build_absolute_uri('/')}?{DEFAULT_RETURN_QUERIES[name]}"
 
 

@@ -1,6 +1,7 @@
 """Settings for the test suite. BOB_TEST_DB picks the database: sqlite, postgres or mariadb."""
 
 import os
+import tempfile
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -10,6 +11,14 @@ ROOT_URLCONF = "tests.urls"
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "testapp.User"
+# A cache every process of a deployment shares (the throttles and VIES state live there);
+# one directory per test run.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": tempfile.mkdtemp(prefix="bob-payments-tests-cache-"),
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from django_bob_payments import signals
 from django_bob_payments.models import BillingInformation, Customer, ExternalCustomer
+from django_bob_payments.services.vies import CircuitBreaker
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,7 @@ def test_while_vies_is_down_the_number_is_unverified_and_not_reverse_charged(api
     body = create(api, GERMAN).json()
     assert (body["vat_status"], body["tax_exempt"]) == ("unverified", "none")
     vies.recover("DE")
+    CircuitBreaker().reset()  # the back-off has passed
     stdout = io.StringIO()
     call_command("revalidatevat", stdout=stdout)
     billing = BillingInformation.objects.get()

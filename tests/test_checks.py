@@ -164,3 +164,37 @@ def test_misspelt_key_gets_a_suggestion():
 def test_checks_make_no_query(django_assert_num_queries, db):
     with django_assert_num_queries(0):
         check_settings()
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("hosts", [["*"], [".example.com"], ["app.example.com", "*"]])
+def test_wildcard_allowed_hosts_without_return_url_hosts(settings, hosts):
+    settings.ALLOWED_HOSTS = hosts
+    assert ids(run(**GOOD)) == ["bob_payments.W006"]
+    assert run(**GOOD, RETURN_URL_HOSTS=["app.example.com"]) == []
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "backend", ["django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache"]
+)
+def test_a_throttle_in_a_process_local_cache(settings, backend):
+    settings.CACHES = {"default": {"BACKEND": backend}}
+    assert ids(run(**GOOD)) == ["bob_payments.W007"]
+    assert run(**GOOD, VAT_VALIDATION_RATE=None) == []
+    settings.DEBUG = True
+    assert run(**GOOD) == []
+
+
+@pytest.mark.security
+def test_the_stripe_sdk_logging_bodies_in_production():
+    import logging
+
+    logger = logging.getLogger("stripe")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        assert ids(run(**GOOD)) == ["bob_payments.W008"]
+    finally:
+        logger.setLevel(level)
+    assert run(**GOOD) == []

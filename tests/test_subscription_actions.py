@@ -386,3 +386,29 @@ def test_every_action_in_every_state(api, shop, stripe_emulator, state, index):
     else:
         assert (response.status_code, response.json()["code"]) == (409, expected)
         assert stripe_emulator.write_calls == calls_before, "a refused action calls nothing"
+
+
+@pytest.mark.parametrize("name", ["cancel at period end", "change plan now", "resume"])
+def test_each_action_sends_its_signal_once_whatever_the_redeliveries(api, shop, stripe_emulator, name):
+    from django_bob_payments.testing import build_event, post_event
+
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"], quantity=4)
+    if name == "resume":
+        action(api, Subscription.objects.get(), "cancel")
+        deliver(api, "customer.subscription.updated", remote_subscription(stripe_emulator, remote["id"]))
+    updated = Received(signals.subscription_updated)
+    try:
+        path, data = ACTION_CALLS[name]
+        assert action(api, Subscription.objects.get(), path, **data).status_code == 200
+        assert updated.calls == [], "the action itself sends nothing: the webhook does"
+        event = build_event("customer.subscription.updated", remote_subscription(stripe_emulator, remote["id"]))
+        for _ in range(3):
+            assert post_event(api, event).status_code == 200
+    finally:
+        updated.close()
+    assert len(updated.calls) == 1
+    subscription = Subscription.objects.get()
+    if name == "change plan now":
+        assert subscription.quantity == 3
+    else:
+        assert subscription.cancel_at_period_end is (name == "cancel at period end")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from django_bob_payments.services.vies import VatValidator, ViesClient, check_format, normalize
+from django_bob_payments.services.vies import CircuitBreaker, VatValidator, ViesClient, check_format, normalize
 from tests.vies_emulator import ViesEmulator
 
 
@@ -133,6 +133,7 @@ def test_answers_are_cached_unknowns_are_not(vies):
     assert len(vies.requests) == 1
     vies.fail("FR", "MS_UNAVAILABLE")
     validate("FR40303265045", "FR")
+    CircuitBreaker().reset()  # the back-off has passed
     validate("FR40303265045", "FR")
     assert len(vies.requests) == 3
     assert validate("DE136695976", "DE", use_cache=False).status == "valid"
@@ -162,3 +163,40 @@ def test_the_emulator_speaks_both_endpoints():
         assert {"countryCode": "DE", "availability": "Unavailable"} in status["countries"]
     finally:
         emulator.stop()
+
+
+@pytest.mark.security
+def test_a_hanging_vies_cannot_stall_the_site(client, make_user, vies, settings):
+    """The first save waits at most the budget; the next ones for that state answer at once."""
+    import time
+
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "VIES_TIMEOUT": 1}
+    vies.register("DE136695976")
+    vies.register("FR40303265045")
+    vies.delay = 10
+    data = {"name": "Alice GmbH", "email": "a@example.com", "country": "DE", "vat_number": "DE136695976"}
+    timings = []
+    for name in ("first", "second", "third"):
+        client.force_login(make_user(name))
+        started = time.monotonic()
+        response = client.post("/api/payment/billing/", data, content_type="application/json")
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 201, response.content
+        assert (response.json()["vat_status"], response.json()["tax_exempt"]) == ("unverified", "none")
+    assert timings[0] < 2.5, timings
+    assert max(timings[1:]) < 0.5, timings
+    assert len(vies.requests) == 1, "the breaker keeps VIES out of the next checks for DE"
+    # Another member state is still asked.
+    vies.delay = 0
+    assert validate("FR40303265045", "FR").status == "valid"
+    # After the back-off, DE is asked again, and the number confirmed.
+    CircuitBreaker().reset("DE")
+    assert validate("DE136695976", "DE").status == "valid"
+
+
+def test_vies_itself_failing_opens_the_breaker_for_every_state(vies):
+    vies.drop = True
+    assert validate("DE136695976", "DE").code == "SERVICE_UNAVAILABLE"
+    asked = len(vies.requests)
+    assert validate("FR40303265045", "FR").status == "unverified"
+    assert len(vies.requests) == asked

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 from django.core.cache import cache
 from django.utils import timezone
-from requests.adapters import HTTPAdapter
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.gb import vat as gb_vat
-from urllib3.util.retry import Retry
 
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.models import EU_COUNTRIES, BillingInformation
@@ -126,17 +125,15 @@ def check_format(raw: str, country: str) -> VatCheck:
 
 
 class ViesClient:
-    """The VIES REST API over one requests session, retrying dropped connections a few times."""
+    """
+    The VIES REST API over one requests session. A check has ``VIES_TIMEOUT`` seconds in
+    all; a dropped connection is tried once more within them.
+    """
 
     def __init__(self, base_url: str | None = None, timeout: float | None = None) -> None:
         self.base_url = (base_url or bob_settings.VIES_API_URL).rstrip("/")
-        self.timeout = timeout if timeout is not None else bob_settings.VIES_TIMEOUT
+        self.timeout = float(timeout if timeout is not None else bob_settings.VIES_TIMEOUT)
         self.session = requests.Session()
-        # The check is a query: retrying it is safe. One read retry bounds the wait on a slow VIES.
-        retry = Retry(total=2, connect=2, read=1, status=0, backoff_factor=0.2, allowed_methods=None)
-        adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
 
     def check(self, number: str) -> VatCheck:
         """Ask VIES about a normalized number (``DE123456789``)."""
@@ -147,11 +144,25 @@ class ViesClient:
             body["requesterMemberStateCode"] = requester[:2]
             body["requesterNumber"] = requester[2:]
         now = timezone.now()
-        try:
-            response = self.session.post(f"{self.base_url}/check-vat-number", json=body, timeout=self.timeout)
-        except requests.Timeout:
-            return VatCheck(VatStatus.UNVERIFIED, number, code="TIMEOUT", message="VIES did not answer in time.")
-        except requests.RequestException:
+        deadline = time.monotonic() + self.timeout
+        response = None
+        for attempt in range(2):
+            left = deadline - time.monotonic()
+            if left <= 0.01:
+                break
+            try:
+                response = self.session.post(f"{self.base_url}/check-vat-number", json=body, timeout=left)
+                break
+            except requests.Timeout:
+                return VatCheck(VatStatus.UNVERIFIED, number, code="TIMEOUT", message="VIES did not answer in time.")
+            except requests.ConnectionError:
+                if attempt == 1:
+                    break
+            except requests.RequestException:
+                break
+        if response is None:
+            if deadline - time.monotonic() <= 0.01:
+                return VatCheck(VatStatus.UNVERIFIED, number, code="TIMEOUT", message="VIES did not answer in time.")
             return VatCheck(VatStatus.UNVERIFIED, number, code="SERVICE_UNAVAILABLE", message="VIES is unreachable.")
         try:
             data = response.json()
@@ -191,13 +202,55 @@ class ViesClient:
         )
 
 
+# The member states' codes at VIES, Northern Ireland's included.
+VIES_STATES = tuple(sorted({vies_prefix(country) for country in EU_COUNTRIES} | {"XI"}))
+
+# VIES errors after which a member state (or VIES as a whole) is left alone for VIES_BACKOFF.
+STATE_OUTAGES = frozenset(("TIMEOUT", "MS_UNAVAILABLE", "MS_MAX_CONCURRENT_REQ"))
+GLOBAL_OUTAGES = frozenset(("SERVICE_UNAVAILABLE", "GLOBAL_MAX_CONCURRENT_REQ"))
+
+
+class CircuitBreaker:
+    """
+    Per member state, in Django's cache: after an outage VIES is not asked about that state
+    (or, after VIES itself failed, about any) for ``VIES_BACKOFF`` seconds.
+    """
+
+    prefix = "bob_payments:vies:down:"
+
+    def open_for(self, state: str) -> str | None:
+        """The VIES error that opened the breaker for ``state`` (or for all), or None when closed."""
+        found = cache.get_many([self.prefix + state, self.prefix + "*"])
+        return found.get(self.prefix + state) or found.get(self.prefix + "*")
+
+    def reset(self, state: str | None = None) -> None:
+        """Close the breaker of one member state, or every breaker."""
+        if state is not None:
+            cache.delete(self.prefix + state)
+            return
+        cache.delete_many([self.prefix + code for code in ("*", *VIES_STATES)])
+
+    def record(self, state: str, code: str) -> None:
+        backoff = bob_settings.VIES_BACKOFF
+        if not backoff:
+            return
+        if code in STATE_OUTAGES:
+            cache.set(self.prefix + state, code, timeout=backoff)
+        elif code in GLOBAL_OUTAGES:
+            cache.set(self.prefix + "*", code, timeout=backoff)
+
+
 class VatValidator:
-    """Format and checksum first (no network for a number that fails them), then VIES, cached."""
+    """
+    Format and checksum first (no network for a number that fails them), then VIES, cached;
+    not VIES while its breaker is open for the number's member state.
+    """
 
     cache_prefix = "bob_payments:vies:"
 
-    def __init__(self, client: ViesClient | None = None) -> None:
+    def __init__(self, client: ViesClient | None = None, breaker: CircuitBreaker | None = None) -> None:
         self.client = client
+        self.breaker = breaker or CircuitBreaker()
 
     def validate(self, raw: str, country: str, *, use_cache: bool = True) -> VatCheck:
         offline = check_format(raw, country)
@@ -208,9 +261,21 @@ class VatValidator:
             cached = cache.get(key)
             if cached is not None:
                 return VatCheck(**{**cached, "country": offline.country})
+        state = offline.number[:2]
+        outage = self.breaker.open_for(state)
+        if outage:
+            return VatCheck(
+                VatStatus.UNVERIFIED,
+                offline.number,
+                offline.country,
+                code=outage,
+                message=f"VIES is unavailable for {state} at the moment; the number is checked again later.",
+            )
         verdict = (self.client or ViesClient()).check(offline.number)
         verdict = VatCheck(**{**verdict.__dict__, "country": offline.country})
         # Only answers are cached: an unknown is asked again next time.
         if verdict.status in (VatStatus.VALID, VatStatus.INVALID):
             cache.set(key, {**verdict.__dict__}, timeout=bob_settings.VIES_CACHE_DAYS * 86400)
+        else:
+            self.breaker.record(state, verdict.code)
         return verdict
