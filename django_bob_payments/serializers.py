@@ -92,6 +92,8 @@ class BillingInformationSerializer(serializers.ModelSerializer):
         model = BillingInformation
         fields = [*EDITABLE_FIELDS, *READ_ONLY_FIELDS]
         read_only_fields = READ_ONLY_FIELDS
+        # What the schema says is what is refused: an empty name or email is a 400.
+        extra_kwargs = {"name": {"min_length": 1}, "email": {"min_length": 3}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Check the VAT number when the billing service says so: format, checksum, then VIES."""
@@ -163,17 +165,20 @@ class ProductSerializer(serializers.ModelSerializer):
         ]
 
 
+_RETURN_URL_HELP = "An https URL on one of RETURN_URL_HOSTS (BOB_PAYMENTS); any other host is a 400."
+
+
 class CheckoutSerializer(serializers.Serializer):
     """What to buy, and optionally where to come back (a URL on one of ALLOWED_HOSTS)."""
 
     pricing = serializers.IntegerField(min_value=1)
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
-    success_url = serializers.URLField(required=False, max_length=2000)
-    cancel_url = serializers.URLField(required=False, max_length=2000)
+    success_url = serializers.URLField(required=False, max_length=2000, help_text=_RETURN_URL_HELP)
+    cancel_url = serializers.URLField(required=False, max_length=2000, help_text=_RETURN_URL_HELP)
 
 
 class ReturnUrlSerializer(serializers.Serializer):
-    return_url = serializers.URLField(required=False, max_length=2000)
+    return_url = serializers.URLField(required=False, max_length=2000, help_text=_RETURN_URL_HELP)
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):

@@ -53,6 +53,7 @@ from django_bob_payments.serializers import (
     InvoiceSerializer,
     OrderSerializer,
     ProductSerializer,
+    ResumeSerializer,
     ReturnUrlSerializer,
     SubscriptionSerializer,
     VatValidationSerializer,
@@ -538,9 +539,7 @@ class SubscriptionActionView(CustomerAPIView):
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         """The request body of this action (resume takes none), for the schema."""
-        return {"cancel": CancelSerializer, "change-plan": ChangePlanSerializer}.get(
-            self.action, serializers.Serializer
-        )
+        return {"cancel": CancelSerializer, "change-plan": ChangePlanSerializer}.get(self.action, ResumeSerializer)
 
     @api_schema(
         parameters=[ORGANIZATION],

@@ -11,12 +11,21 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck
+from schemathesis import checks
 
 from django_bob_payments.models import BillingInformation, Pricing, Product
 
 pytestmark = pytest.mark.django_db
 
 SCHEMA_URL = "/api/payment/schema/"
+# What every answer must satisfy: no server error, and a status code, content type and
+# body the schema lists.
+RESPONSE_CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 ENDPOINTS = {
     "/api/payment/billing/": {"get", "post", "put", "patch"},
     "/api/payment/vat/validate/": {"post"},
@@ -55,8 +64,9 @@ def test_the_schema_is_valid_and_lists_every_endpoint(client):
     assert "vat_status" in billing["properties"] and billing["properties"]["vat_status"]["readOnly"]
 
 
-def test_no_generated_request_makes_a_server_error(client, make_user, vies, stripe_emulator):
-    """Schemathesis, in process, with a bounded number of examples per operation."""
+@pytest.mark.security
+def test_no_generated_request_makes_a_server_error_or_contradicts_the_schema(client, make_user, vies, stripe_emulator):
+    """Schemathesis over every operation, in process, a bounded number of examples each, answers checked."""
     product = Product.objects.create(slug="pro", name="Pro")
     Pricing.objects.create(product=product, amount=900, currency="eur", interval="month")
     make_user("fuzz")
@@ -86,7 +96,9 @@ def _fuzz(app, auth):
         def run(case):
             response = case.call(headers=auth)
             statuses.add(response.status_code)
-            if response.status_code >= 500:
+            try:
+                case.validate_response(response, checks=RESPONSE_CHECKS)
+            except Exception as err:  # every kind of check failure is collected
                 failures.append(
                     (
                         case.operation.label,
@@ -94,7 +106,7 @@ def _fuzz(app, auth):
                         case.body,
                         case.query,
                         case.path_parameters,
-                        response.text[:300],
+                        str(err)[:500],
                     )
                 )
 
