@@ -8,10 +8,7 @@ settings that will make a feature fail at run time.
 from __future__ import annotations
 
 import difflib
-import logging
 from typing import Any
-
-import stripe
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
@@ -21,6 +18,7 @@ from django_countries import countries
 from django_bob_payments.conf import DEFAULTS, SETTING_NAME, bob_settings, import_from_string
 from django_bob_payments.models import Provider
 from django_bob_payments.providers import PROVIDER_CLASSES
+from django_bob_payments.providers.stripe.client import sdk_logs_bodies
 
 
 def _key(name: str) -> str:
@@ -86,8 +84,7 @@ def _check_deployment() -> list[checks.CheckMessage]:
                 id="bob_payments.W007",
             )
         )
-    stripe_logger = logging.getLogger("stripe")
-    if stripe_logger.isEnabledFor(logging.DEBUG) or str(getattr(stripe, "log", "") or "").lower() in ("debug", "info"):
+    if sdk_logs_bodies():
         messages.append(
             checks.Warning(
                 "The stripe SDK logs every request and response body (names, emails, addresses, VAT numbers) "

@@ -61,6 +61,7 @@ from django_bob_payments.models import (
 )
 from django_bob_payments.providers import PaymentProvider, get_provider
 from django_bob_payments.providers.base import CUSTOMER_METADATA_KEY, ORDER_METADATA_KEY, CheckoutRequest
+from django_bob_payments.reports import hide_locals
 from django_bob_payments.services import (
     BillingService,
     CustomerService,
@@ -80,6 +81,7 @@ from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox
 logger = logging.getLogger(__name__)
 
 
+@hide_locals
 class PaymentInteractor:
     """
     The default business logic. Each service is an attribute a subclass may replace.

@@ -19,6 +19,7 @@ from django_bob_payments.models import (
     Product,
     Subscription,
 )
+from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import EDITABLE_FIELDS
 
 # What the app decides or records; callers read these, never write them.
@@ -78,6 +79,7 @@ class StrictEmailField(StrictCharField, serializers.EmailField):
     """An email address given as a JSON string."""
 
 
+@hide_locals
 class BillingInformationSerializer(serializers.ModelSerializer):
     """The caller's billing information; the VAT verdict and tax status are read-only."""
 
@@ -118,6 +120,7 @@ class BillingInformationResponseSerializer(BillingInformationSerializer):
     country = serializers.ChoiceField(choices=[("", ""), *countries], read_only=True)
 
 
+@hide_locals
 class VatValidationSerializer(serializers.Serializer):
     """A VAT number to check, and the country it should belong to."""
 

@@ -44,6 +44,7 @@ from django_bob_payments.models import BillingInformation, Customer, Invoice, Or
 from django_bob_payments.parsers import BoundedJSONParser
 from django_bob_payments.providers import get_provider
 from django_bob_payments.providers.base import time_budget
+from django_bob_payments.reports import hide_locals
 from django_bob_payments.serializers import (
     BillingInformationResponseSerializer,
     BillingInformationSerializer,
@@ -248,6 +249,7 @@ class CustomerAPIView(GenericAPIView):
         return response
 
 
+@hide_locals
 class BillingInformationView(CustomerAPIView):
     """
     `/api/payment/billing/`: the caller's billing information. GET reads it, POST creates
@@ -341,6 +343,7 @@ class VatValidationThrottle(UserRateThrottle):
         return bob_settings.VAT_VALIDATION_RATE
 
 
+@hide_locals
 class VatValidationView(GenericAPIView):
     """
     `POST /api/payment/vat/validate/` with `vat_number` and `country`: check a number
@@ -454,6 +457,7 @@ def _return_url(request: Request, given: str | None, default: str | None, name: 
     return f"{request.build_absolute_uri('/')}?{DEFAULT_RETURN_QUERIES[name]}"
 
 
+@hide_locals
 class CheckoutView(CustomerAPIView):
     """
     `POST /api/payment/checkout/` with `pricing` and `quantity`: a pending order and
@@ -493,6 +497,7 @@ class CheckoutView(CustomerAPIView):
         )
 
 
+@hide_locals
 class PortalView(CustomerAPIView):
     """`POST /api/payment/portal/`: the provider's customer-portal URL. 409 before any purchase."""
 
@@ -526,6 +531,7 @@ class SubscriptionListView(CustomerAPIView):
         return Response(SubscriptionSerializer(subscriptions, many=True).data)
 
 
+@hide_locals
 class SubscriptionActionView(CustomerAPIView):
     """
     `POST /api/payment/subscriptions/<id>/cancel/` (`immediately`: false by default),

@@ -26,7 +26,7 @@ LAYERS = {
     "parsers": 2,
     "services": 3,
     "providers": 4,
-    **dict.fromkeys(("models", "conf", "signals", "exceptions", "money", "bounds", "__init__"), 5),
+    **dict.fromkeys(("models", "conf", "signals", "exceptions", "money", "bounds", "reports", "__init__"), 5),
 }
 
 

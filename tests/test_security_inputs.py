@@ -97,3 +97,47 @@ def test_an_error_report_holds_no_secret_and_no_payload(customer, settings, monk
     assert "verify_webhook" in everything and "signature_header" in everything
     for secret in ("whsec_tests", signature.split("v1=")[1], "secret-person@example.com", "sk_test"):
         assert secret not in everything, secret
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_an_unexpected_error_in_the_billing_api_reports_no_customer_data(
+    settings, monkeypatch, make_user, vies, method
+):
+    """The error mail lists every frame's variables: none of the app's shows the billing data."""
+    import functools
+    import logging
+
+    from django.test import Client
+    from django.utils.log import AdminEmailHandler
+
+    from django_bob_payments.services.billing import BillingService
+
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    vies.register("DE136695976")
+    user = make_user("victim")
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    if method == "put":
+        data = {"name": "First", "email": "first@example.com", "country": "FR"}
+        assert client.post("/api/payment/billing/", data, content_type="application/json").status_code == 201
+    # A failure no input causes: dividing by zero, in C, with no frame of its own.
+    monkeypatch.setattr(BillingService, "save", functools.partial(divmod, 1, 0))
+    handler = AdminEmailHandler(include_html=True)
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    mail.outbox.clear()
+    secret_data = {"name": "Hidden GmbH", "email": "hidden-person@example.com", "country": "DE"}
+    try:
+        response = getattr(client, method)(
+            "/api/payment/billing/", {**secret_data, "vat_number": "DE136695976"}, content_type="application/json"
+        )
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 500
+    everything = "".join(
+        message.body + "".join(content for content, _ in message.alternatives) for message in mail.outbox
+    )
+    assert "create_user_billing_info" in everything, "the report lists the app's frames"
+    for value in ("hidden-person@example.com", "Hidden GmbH", "136695976"):
+        assert value not in everything, value

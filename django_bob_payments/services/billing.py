@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.models import EU_COUNTRIES, BillingInformation, Customer
+from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.vies import VatCheck, VatValidator
 
 TaxExempt = BillingInformation.TaxExempt
@@ -32,6 +33,7 @@ EDITABLE_FIELDS = (
 )
 
 
+@hide_locals
 class BillingService:
     """
     Saves billing information, checks its VAT number and decides the customer's Stripe

@@ -38,6 +38,7 @@ from django_bob_payments.models import (
     SubscriptionItem,
 )
 from django_bob_payments.providers.base import ProviderEvent
+from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import BillingService
 from django_bob_payments.services.plans import PlanService
 
@@ -168,6 +169,7 @@ ATTEMPT_RANK = {
 }
 
 
+@hide_locals
 class EventApplier:
     """Dispatches a normalized event to the handler of its kind."""
 

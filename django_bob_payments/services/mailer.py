@@ -27,6 +27,7 @@ from django.utils import timezone, translation
 
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.models import BillingEmail, Customer
+from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.customers import CustomerService
 
 logger = logging.getLogger("django_bob_payments.emails")
@@ -34,6 +35,7 @@ logger = logging.getLogger("django_bob_payments.emails")
 KINDS = ("payment_receipt", "payment_failed", "subscription_canceled", "trial_ending", "vat_invalid")
 
 
+@hide_locals
 class MailerService:
     """Renders, records and sends the app's emails."""
 

@@ -47,6 +47,7 @@ from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import Customer, ExternalCustomer, WebhookEvent
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
+from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.events import ApplyContext, EventApplier, local_pk
 
 logger = logging.getLogger("django_bob_payments.webhooks")
@@ -131,6 +132,7 @@ def _error_text(err: BaseException) -> str:
     return storable(f"{type(err).__name__}: {err}{where}"[:2000])
 
 
+@hide_locals
 class WebhookInbox:
     """Receives, stores and applies one provider's events."""
 

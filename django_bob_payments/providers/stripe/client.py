@@ -14,6 +14,7 @@ per page of 100 customers, more than the request itself.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +42,11 @@ except ImportError as err:  # pragma: no cover - stripe is a dependency of the p
 T = TypeVar("T")
 
 PAGE_SIZE = 100
+
+
+def sdk_logs_bodies() -> bool:
+    """Whether the stripe SDK logs request and response bodies: its logger at DEBUG or INFO, or ``stripe.log`` set."""
+    return logging.getLogger("stripe").isEnabledFor(logging.INFO) or str(stripe.log or "").lower() in ("debug", "info")
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

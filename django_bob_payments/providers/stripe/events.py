@@ -323,14 +323,18 @@ def _price_data(obj: dict[str, Any]) -> dict[str, Any]:
 # Normalizers of ``data.previous_attributes``, by kind; kinds without one keep it empty.
 PREVIOUS_NORMALIZERS = {"subscription": _subscription_previous}
 
+# Each holds a payload's object (customer data) as its locals: none of them is reported.
 NORMALIZERS = {
-    "customer": _customer_data,
-    "tax_id": _tax_id_data,
-    "subscription": _subscription_data,
-    "checkout_session": _checkout_session_data,
-    "invoice": _invoice_data,
-    "product": _product_data,
-    "price": _price_data,
+    kind: sensitive_variables()(normalizer)
+    for kind, normalizer in {
+        "customer": _customer_data,
+        "tax_id": _tax_id_data,
+        "subscription": _subscription_data,
+        "checkout_session": _checkout_session_data,
+        "invoice": _invoice_data,
+        "product": _product_data,
+        "price": _price_data,
+    }.items()
 }
 
 
@@ -358,6 +362,7 @@ def _event_fields(payload: dict[str, Any]) -> tuple[str, str, int, dict[str, Any
     return event_id, event_type, created, data, obj
 
 
+@sensitive_variables()
 def parse_event(
     payload: dict[str, Any], provider_name: str = "stripe", reads_api_version: Callable[[str], bool] | None = None
 ) -> ProviderEvent:
