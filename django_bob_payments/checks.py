@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from typing import Any
+
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
