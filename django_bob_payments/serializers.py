@@ -66,6 +66,37 @@ class StrictCountryField(CountryField):
         return data
 
 
+class KnownFieldsMixin:
+    """
+    Refuse with a 400 a body naming a field the serializer does not take: an unknown one
+    (a typo, or an attempt at mass assignment), or a read-only one (the tax status, say)
+    with another value than the one held. DRF would ignore them silently. A body read from
+    GET and sent back whole still passes: its read-only values are those held.
+    """
+
+    # Keys the browsable API's HTML forms add.
+    FORM_KEYS = frozenset(("csrfmiddlewaretoken", "_content", "_content_type", "_method"))
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "keys"):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            instance = getattr(self, "instance", None)
+            held = self.to_representation(instance) if instance is not None else {}
+            errors = {}
+            for key in data.keys():
+                if key in writable or key in self.FORM_KEYS:
+                    continue
+                if key in self.fields:
+                    if key in held and held[key] == data[key]:
+                        continue
+                    errors[key] = [serializers.ErrorDetail("This field is read-only.", code="read_only")]
+                else:
+                    errors[str(key)[:64]] = [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
 class StrictCharField(serializers.CharField):
     """Text given as a JSON string: a number or a boolean is refused, not turned into text."""
 
@@ -80,7 +111,7 @@ class StrictEmailField(StrictCharField, serializers.EmailField):
 
 
 @hide_locals
-class BillingInformationSerializer(serializers.ModelSerializer):
+class BillingInformationSerializer(KnownFieldsMixin, serializers.ModelSerializer):
     """The caller's billing information; the VAT verdict and tax status are read-only."""
 
     serializer_field_mapping = {
@@ -121,7 +152,7 @@ class BillingInformationResponseSerializer(BillingInformationSerializer):
 
 
 @hide_locals
-class VatValidationSerializer(serializers.Serializer):
+class VatValidationSerializer(KnownFieldsMixin, serializers.Serializer):
     """A VAT number to check, and the country it should belong to."""
 
     vat_number = serializers.CharField(max_length=32)
@@ -171,7 +202,7 @@ class ProductSerializer(serializers.ModelSerializer):
 _RETURN_URL_HELP = "An https URL on one of RETURN_URL_HOSTS (BOB_PAYMENTS); any other host is a 400."
 
 
-class CheckoutSerializer(serializers.Serializer):
+class CheckoutSerializer(KnownFieldsMixin, serializers.Serializer):
     """What to buy, and optionally where to come back (a URL on one of ALLOWED_HOSTS)."""
 
     pricing = serializers.IntegerField(min_value=1)
@@ -180,7 +211,7 @@ class CheckoutSerializer(serializers.Serializer):
     cancel_url = serializers.URLField(required=False, max_length=2000, help_text=_RETURN_URL_HELP)
 
 
-class ReturnUrlSerializer(serializers.Serializer):
+class ReturnUrlSerializer(KnownFieldsMixin, serializers.Serializer):
     return_url = serializers.URLField(required=False, max_length=2000, help_text=_RETURN_URL_HELP)
 
 
@@ -213,11 +244,11 @@ class ResumeSerializer(serializers.Serializer):
     """Resuming takes no parameters."""
 
 
-class CancelSerializer(serializers.Serializer):
+class CancelSerializer(KnownFieldsMixin, serializers.Serializer):
     immediately = serializers.BooleanField(default=False)
 
 
-class ChangePlanSerializer(serializers.Serializer):
+class ChangePlanSerializer(KnownFieldsMixin, serializers.Serializer):
     pricing = serializers.IntegerField(min_value=1, required=False)
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
     at_period_end = serializers.BooleanField(

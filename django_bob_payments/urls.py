@@ -4,7 +4,7 @@ URLs of django-bob-payments. Include them under /api/payment/::
     path("api/payment/", include("django_bob_payments.urls"))
 """
 
-from django.urls import path
+from django.urls import path, re_path
 
 from django_bob_payments import views
 
@@ -38,4 +38,6 @@ urlpatterns = [
     path("invoices/", views.InvoiceListView.as_view(), name="invoices"),
     path("schema/", views.OpenApiSchemaView.as_view(), name="schema"),
     path("fake/checkout/<str:session_id>/", views.FakeCheckoutView.as_view(), name="fake-checkout"),
+    # Anything else under the app's prefix: a JSON 404, never the site's HTML page.
+    re_path(r"^.*$", views.api_not_found, name="not-found"),
 ]

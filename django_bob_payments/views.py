@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -41,7 +42,7 @@ from django_bob_payments.exceptions import (
 )
 from django_bob_payments.interactors import PaymentInteractor, get_payment_interactor
 from django_bob_payments.models import BillingInformation, Customer, Invoice, Order, Subscription
-from django_bob_payments.parsers import BoundedJSONParser
+from django_bob_payments.parsers import MAX_BYTES, BodyTooLarge, BoundedJSONParser
 from django_bob_payments.providers import get_provider
 from django_bob_payments.providers.base import time_budget
 from django_bob_payments.reports import hide_locals
@@ -92,6 +93,14 @@ def _refused(err: WebhookVerificationError) -> JsonResponse:
     return _refuse(err.args[0], err.code, status=500 if err.code == "not_configured" else 400)
 
 
+def _method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
+    response = JsonResponse(
+        {"detail": f'Method "{request.method}" not allowed.', "code": "method_not_allowed"}, status=405
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class StripeWebhookView(View):
     """
@@ -104,6 +113,9 @@ class StripeWebhookView(View):
     """
 
     http_method_names = ["post"]
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        return _method_not_allowed(request, self._allowed_methods())
 
     @sensitive_variables("payload", "body")
     def post(self, request: HttpRequest) -> JsonResponse:
@@ -125,6 +137,9 @@ class AsyncStripeWebhookView(View):
     """
 
     http_method_names = ["post"]
+
+    async def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        return _method_not_allowed(request, self._allowed_methods())
 
     @sensitive_variables("payload", "body")
     async def post(self, request: HttpRequest) -> JsonResponse:
@@ -172,6 +187,11 @@ async_stripe_webhook = transaction.non_atomic_requests(AsyncStripeWebhookView.as
 # The REST API
 
 
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """A path under the app's prefix that names no endpoint (or an ID that is not a number)."""
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
@@ -200,7 +220,29 @@ ERROR = OpenApiResponse(description="An error: {detail} or field errors.")
 URL_RESPONSE = inline_serializer("UrlResponse", {"url": serializers.URLField()})
 
 
-class CustomerAPIView(GenericAPIView):
+class BoundedBodyMixin:
+    """
+    A body larger than ``parsers.MAX_BYTES`` is a JSON 400 (``body_too_large``) before it is
+    read, and Django's own limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``) answers the same way
+    instead of its HTML page.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BYTES:
+            raise BodyTooLarge()
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RequestDataTooBig):
+            exc = BodyTooLarge()
+        return super().handle_exception(exc)
+
+
+class CustomerAPIView(BoundedBodyMixin, GenericAPIView):
     """
     A view acting for the caller's customer: their own, or, with `?organization=<id>`,
     the organization's when they may manage its billing.
@@ -344,7 +386,7 @@ class VatValidationThrottle(UserRateThrottle):
 
 
 @hide_locals
-class VatValidationView(GenericAPIView):
+class VatValidationView(BoundedBodyMixin, GenericAPIView):
     """
     `POST /api/payment/vat/validate/` with `vat_number` and `country`: check a number
     without saving it (for forms). Answers 200 with the verdict: `valid`, `invalid`

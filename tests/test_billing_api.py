@@ -162,8 +162,20 @@ def test_put_replaces_and_rechecks(api, vies):
 
 
 def test_read_only_fields_cannot_be_written(api, vies):
-    body = create(api, {**GERMAN, "vat_number": "", "tax_exempt": "reverse", "vat_status": "valid"}).json()
-    assert (body["tax_exempt"], body["vat_status"]) == ("none", "not_applicable")
+    response = create(api, {**GERMAN, "vat_number": "", "tax_exempt": "reverse", "vat_status": "valid"})
+    assert response.status_code == 400
+    assert {key: [error for error in errors] for key, errors in response.json().items()} == {
+        "tax_exempt": ["This field is read-only."],
+        "vat_status": ["This field is read-only."],
+    }
+    assert not BillingInformation.objects.exists()
+    body = create(api, {**GERMAN, "vat_number": ""}).json()
+    # What GET answers can be sent back whole: the read-only values are those held.
+    assert api.put(URL, body, content_type="application/json").status_code == 200
+    changed = api.patch(URL, {"tax_exempt": "exempt"}, content_type="application/json")
+    assert (changed.status_code, changed.json()["tax_exempt"]) == (400, ["This field is read-only."])
+    unknown = api.patch(URL, {"discount": 100}, content_type="application/json")
+    assert (unknown.status_code, unknown.json()) == (400, {"discount": ["Unknown field."]})
 
 
 # Who may see what.

@@ -8,7 +8,7 @@ from django_bob_payments.interactors import PaymentInteractor, get_payment_inter
 from django_bob_payments.models import Customer
 from tests.testapp.models import Organization
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.security]
 
 
 @pytest.fixture

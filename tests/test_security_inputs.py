@@ -8,7 +8,7 @@ from django.core import mail
 from django_bob_payments.models import BillingInformation, Customer, ExternalCustomer, Invoice, WebhookEvent
 from django_bob_payments.testing import build_event, post_event, stripe_objects
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.security]
 
 
 @pytest.fixture
@@ -47,11 +47,19 @@ def test_stripes_own_urls_are_kept(client, linked):
 @pytest.mark.parametrize(("method", "url"), [("post", "/api/payment/checkout/"), ("post", "/api/payment/billing/")])
 def test_deeply_nested_json_is_a_400(client, user, method, url):
     client.force_login(user)
-    body = '{"pricing": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    body = '{"pricing": ' + "[" * 20_000 + "]" * 20_000 + "}"
     response = getattr(client, method)(url, body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
     assert not Customer.objects.get(user=user).orders.exists()
+
+
+@pytest.mark.parametrize(("method", "url"), [("post", "/api/payment/checkout/"), ("put", "/api/payment/billing/")])
+def test_an_oversized_body_is_a_400_read_no_further(client, user, method, url):
+    client.force_login(user)
+    body = json.dumps({"pricing": 1, "name": "x" * 5_000_000})
+    response = getattr(client, method)(url, body, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, "body_too_large")
 
 
 def test_json_within_the_depth_is_parsed(client, user):

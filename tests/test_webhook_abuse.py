@@ -13,7 +13,7 @@ from django_bob_payments.models import ExternalCustomer, WebhookEvent
 from django_bob_payments.testing import build_event, sign_payload, stripe_objects
 from tests.lifecycle import T0
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.security]
 
 URL = "/api/payment/stripe/webhook/"
 SECRET = "whsec_tests"
