@@ -61,7 +61,7 @@ from django_bob_payments.models import (
 )
 from django_bob_payments.providers import PaymentProvider, get_provider
 from django_bob_payments.providers.base import CUSTOMER_METADATA_KEY, ORDER_METADATA_KEY, CheckoutRequest
-from django_bob_payments.reports import hide_locals
+from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services import (
     BillingService,
     CustomerService,
@@ -175,7 +175,7 @@ class PaymentInteractor:
                 elif kind == "pricing":
                     provider.update_price(external_id, {"active": False})
             except BobPaymentsError as err:
-                logger.warning("Could not remove %s %s at %s: %s", kind, external_id, provider_name, err)
+                logger.warning("Could not remove %s %s at %s: %s", kind, external_id, provider_name, loggable(err))
 
     # Billing information and VAT
 
@@ -249,7 +249,7 @@ class PaymentInteractor:
         try:
             ProviderSync(self.get_provider()).sync_customer(customer)
         except BobPaymentsError as err:
-            logger.warning("Could not push customer %s to the provider: %s", customer_id, err)
+            logger.warning("Could not push customer %s to the provider: %s", customer_id, loggable(err))
             return False
         BillingInformation.objects.filter(customer_id=customer_id).update(
             sync_status=BillingInformation.SyncStatus.SYNCED, synced_at=timezone.now()
@@ -311,7 +311,7 @@ class PaymentInteractor:
         except ProviderAuthenticationError:
             raise
         except ProviderError as err:
-            logger.warning("Could not push pricing %s to %s: %s", pricing.pk, provider.name, err)
+            logger.warning("Could not push pricing %s to %s: %s", pricing.pk, provider.name, loggable(err))
             raise NotAtProvider(
                 f"This pricing could not be sent to {provider.name}; try again.", code="pricing_not_synced"
             ) from None

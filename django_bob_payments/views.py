@@ -45,7 +45,7 @@ from django_bob_payments.models import BillingInformation, Customer, Invoice, Or
 from django_bob_payments.parsers import MAX_BYTES, BodyTooLarge, BoundedJSONParser
 from django_bob_payments.providers import get_provider
 from django_bob_payments.providers.base import time_budget
-from django_bob_payments.reports import hide_locals
+from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.serializers import (
     BillingInformationResponseSerializer,
     BillingInformationSerializer,
@@ -276,10 +276,10 @@ class CustomerAPIView(BoundedBodyMixin, GenericAPIView):
         if isinstance(exc, (PurchaseNotAllowed, NotAtProvider, ActionNotAllowed)):
             exc = Conflict(detail=exc.args[0], code=exc.code)
         elif isinstance(exc, ProviderTimeout):
-            logger.warning("Payment provider timeout: %s", exc)
+            logger.warning("Payment provider timeout: %s", loggable(exc))
             exc = ProviderTimedOut(detail="The payment provider did not answer in time; try again.")
         elif isinstance(exc, ProviderError):
-            logger.warning("Payment provider error: %s", exc)
+            logger.warning("Payment provider error: %s", loggable(exc))
             exc = ProviderUnavailable(
                 detail=f"The payment provider failed ({exc.code}); try again.", code="provider_error"
             )

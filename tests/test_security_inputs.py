@@ -149,3 +149,22 @@ def test_an_unexpected_error_in_the_billing_api_reports_no_customer_data(
     assert "create_user_billing_info" in everything, "the report lists the app's frames"
     for value in ("hidden-person@example.com", "Hidden GmbH", "136695976"):
         assert value not in everything, value
+
+
+def test_no_template_or_module_marks_text_safe():
+    """Templates escape everything: no |safe, no mark_safe; only plain-text emails turn autoescape off."""
+    from pathlib import Path
+
+    import django_bob_payments
+
+    package = Path(django_bob_payments.__file__).parent
+    offenders = []
+    for path in package.rglob("*"):
+        if path.suffix not in (".py", ".html", ".txt") or "locale" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "|safe" in text or "mark_safe(" in text or "SafeString(" in text:
+            offenders.append(str(path.relative_to(package)))
+        if path.suffix == ".html" and "autoescape off" in text:
+            offenders.append(str(path.relative_to(package)))
+    assert offenders == []

@@ -27,7 +27,7 @@ from django.utils import timezone, translation
 
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.models import BillingEmail, Customer
-from django_bob_payments.reports import hide_locals
+from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services.customers import CustomerService
 
 logger = logging.getLogger("django_bob_payments.emails")
@@ -119,7 +119,8 @@ class MailerService:
             message.status = BillingEmail.Status.FAILED
             message.last_error = f"{type(err).__name__}: {err}"[:2000]
             message.save(update_fields=["status", "attempts", "last_error"])
-            logger.warning("Sending %s failed: %s", message.key, message.last_error)
+            # The error's text may quote an address: it is recorded, not logged.
+            logger.warning("Sending %s failed: %s", message.key, loggable(err))
             return False
         message.status = BillingEmail.Status.SENT
         message.sent_at = timezone.now()

@@ -47,7 +47,7 @@ from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import Customer, ExternalCustomer, WebhookEvent
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
-from django_bob_payments.reports import hide_locals
+from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services.events import ApplyContext, EventApplier, local_pk
 
 logger = logging.getLogger("django_bob_payments.webhooks")
@@ -254,9 +254,9 @@ class WebhookInbox:
     def _log_failure(event_id: str, event_type: str, err: Exception) -> str:
         """Log why an event was not applied, and return the status it is stored in."""
         if isinstance(err, DETERMINISTIC_ERRORS):
-            logger.error("Webhook event %s (%s) is waiting: %s", event_id, event_type, _error_text(err))
+            logger.error("Webhook event %s (%s) is waiting: %s", event_id, event_type, loggable(err))
             return Status.WAITING
-        logger.warning("Webhook event %s (%s) failed: %s", event_id, event_type, _error_text(err))
+        logger.warning("Webhook event %s (%s) failed: %s", event_id, event_type, loggable(err))
         return Status.FAILED
 
     # Applying stored events
@@ -405,9 +405,7 @@ class WebhookInbox:
         for signal, kwargs in context.pending_signals:
             for receiver, response in signal.send_robust(sender=type(self), **kwargs):
                 if isinstance(response, Exception):
-                    logger.error(
-                        "A receiver of %s failed for event %s: %s", receiver, row.event_id, _error_text(response)
-                    )
+                    logger.error("A receiver of %s failed for event %s: %s", receiver, row.event_id, loggable(response))
         signals.webhook_event_processed.send_robust(sender=type(self), event=row)
 
     # Maintenance
