@@ -197,6 +197,9 @@ class PaymentInteractor:
         with transaction.atomic():
             self.billing.save(billing, verdict if needs_check else None)
             transaction.on_commit(lambda: self.sync_customer(customer.pk))
+        if not transaction.get_connection().in_atomic_block:
+            # Committed, and pushed (or not): the answer says which.
+            billing.refresh_from_db(fields=["sync_status", "synced_at"])
         return billing
 
     def validate_vies(self, vat_number: str, country: str, *, use_cache: bool = True) -> VatCheck:

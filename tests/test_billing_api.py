@@ -372,3 +372,16 @@ def test_a_manager_of_one_organization_cannot_reach_another(client, vies, make_u
     patch = client.patch(f"{URL}?organization={other_org.pk}", {"name": "Hijacked"}, content_type="application/json")
     assert patch.status_code == 403
     assert BillingInformation.objects.get().name == "Globex"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_answer_says_whether_the_push_went_through(client, make_user, vies, stripe_emulator, settings):
+    """Outside a test transaction the push runs on commit, before the answer: it says synced."""
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "STRIPE_MAX_NETWORK_RETRIES": 0}
+    client.force_login(make_user("committed"))
+    response = create(client, {**GERMAN, "vat_number": ""})
+    assert response.json()["sync_status"] == "synced"
+    stripe_emulator.fail("POST", "/v1/customers/:id", status=500, times=5)
+    response = client.patch(URL, {"city": "Hamburg"}, content_type="application/json")
+    assert stripe_emulator.count("POST", "/v1/customers/:id") >= 1, dict(stripe_emulator.calls)
+    assert response.json()["sync_status"] == "pending"
