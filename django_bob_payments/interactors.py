@@ -389,12 +389,7 @@ class PaymentInteractor:
         for attempt in self.plans.open_checkouts(customer, pricing.product).filter(provider=provider.name):
             if provider.expire_checkout_session(attempt.external_id):
                 # The provider's confirmed answer: the session is closed.
-                PaymentAttempt.objects.filter(pk=attempt.pk, status=PaymentAttempt.Status.PENDING).update(
-                    status=PaymentAttempt.Status.EXPIRED, updated_at=timezone.now()
-                )
-                Order.objects.filter(pk=attempt.order_id, status=Order.Status.PENDING).update(
-                    status=Order.Status.EXPIRED, updated_at=timezone.now()
-                )
+                self.payments.close(attempt, PaymentAttempt.Status.EXPIRED, Order.Status.EXPIRED)
                 closed += 1
         return closed
 
@@ -433,21 +428,13 @@ class PaymentInteractor:
                 attempt = orders.get(order_id or "")
                 if attempt is not None and provider.expire_checkout_session(session_id):
                     found.add(order_id)
-                    PaymentAttempt.objects.filter(pk=attempt.pk).update(
-                        external_id=session_id, status=PaymentAttempt.Status.EXPIRED, updated_at=timezone.now()
-                    )
-                    Order.objects.filter(pk=attempt.order_id, status=Order.Status.PENDING).update(
-                        status=Order.Status.EXPIRED, updated_at=timezone.now()
+                    self.payments.close(
+                        attempt, PaymentAttempt.Status.EXPIRED, Order.Status.EXPIRED, external_id=session_id
                     )
                     expired += 1
             for order_id, attempt in orders.items():
                 if order_id not in found:
-                    PaymentAttempt.objects.filter(pk=attempt.pk, status=PaymentAttempt.Status.CREATED).update(
-                        status=PaymentAttempt.Status.FAILED, updated_at=timezone.now()
-                    )
-                    Order.objects.filter(pk=attempt.order_id, status=Order.Status.PENDING).update(
-                        status=Order.Status.FAILED, updated_at=timezone.now()
-                    )
+                    self.payments.close(attempt, PaymentAttempt.Status.FAILED, Order.Status.FAILED)
                     failed += 1
         return expired, failed
 

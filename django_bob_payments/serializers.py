@@ -81,12 +81,14 @@ class KnownFieldsMixin:
         if hasattr(data, "keys"):
             writable = {name for name, field in self.fields.items() if not field.read_only}
             instance = getattr(self, "instance", None)
-            held = self.to_representation(instance) if instance is not None else {}
+            held: dict[str, Any] | None = None
             errors = {}
             for key in data.keys():
                 if key in writable or key in self.FORM_KEYS:
                     continue
                 if key in self.fields:
+                    if held is None:
+                        held = self.to_representation(instance) if instance is not None else {}
                     if key in held and held[key] == data[key]:
                         continue
                     errors[key] = [serializers.ErrorDetail("This field is read-only.", code="read_only")]

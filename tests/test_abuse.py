@@ -5,6 +5,7 @@ oversize, deep nesting, wrong types, unicode look-alikes and header tricks. Each
 """
 
 import json
+import re
 import time
 
 import pytest
@@ -346,14 +347,11 @@ def snapshot():
 
 
 def fill(value, names):
-    if isinstance(value, str):
-        return value.format(**names) if "{" in value and "}" in value and not value.startswith('{"') else value
+    """A body with its placeholders ("{pricing}" as a whole value) replaced by the world's IDs."""
     if isinstance(value, dict):
-        filled = {key: fill(item, names) for key, item in value.items()}
-        return {
-            key: int(item) if key == "pricing" and isinstance(item, str) and item.isdigit() else item
-            for key, item in filled.items()
-        }
+        return {key: fill(item, names) for key, item in value.items()}
+    if isinstance(value, str) and re.fullmatch(r"\{(\w+)\}", value):
+        return names[value[1:-1]]
     return value
 
 

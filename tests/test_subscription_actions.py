@@ -117,12 +117,6 @@ def test_resume_of_a_subscription_not_set_to_cancel_is_a_409(api, shop, stripe_e
     assert (response.status_code, response.json()["code"]) == (409, "not_canceling")
 
 
-def test_a_checkout_for_a_held_product_is_still_refused(api, shop, stripe_emulator):
-    buy(api, stripe_emulator, shop["pro_monthly"])
-    response = checkout(api, shop["pro_yearly"])
-    assert (response.status_code, response.json()["code"]) == (409, "subscription_limit_reached")
-
-
 def test_a_new_checkout_closes_the_open_ones_for_a_limited_product(api, shop, stripe_emulator):
     """Three checkouts for a one-per-customer product: only the newest session stays open."""
     for _ in range(3):

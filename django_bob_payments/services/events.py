@@ -293,7 +293,7 @@ class EventApplier:
         plan_item, pricing = items[plan_index], pricings[plan_index]
         created = subscription is None
         previous_status = "" if created else subscription.status
-        previous_product_id = None if created else subscription.pricing.product_id
+        previous_product = None if created else subscription.pricing.product
         if created:
             subscription = Subscription(customer=context.customer)
         plan_changed = subscription.pricing_id != pricing.pk
@@ -344,7 +344,8 @@ class EventApplier:
         mark_applied(link, context)
         link.save()
         if limit_may_change or subscription.exceeds_limit:
-            self._check_limit(context, subscription, {pricing.product_id, previous_product_id} - {None})
+            moved_from = [previous_product] if previous_product and previous_product.pk != pricing.product_id else []
+            self._check_limit(context, subscription, [pricing.product, *moved_from])
         if scheduled_change_applied:
             # The schedule has done its work: released after the commit, so that direct
             # changes (the portal's cancel, say) are allowed again.
@@ -440,9 +441,9 @@ class EventApplier:
                 subscription=subscription
             )
 
-    def _check_limit(self, context: ApplyContext, subscription: Subscription, product_ids: set[int]) -> None:
+    def _check_limit(self, context: ApplyContext, subscription: Subscription, products: list[Product]) -> None:
         """
-        Flag, among the customer's entitled subscriptions to each product in ``product_ids``,
+        Flag, among the customer's entitled subscriptions to each of ``products``,
         those beyond the product's limit (the newest), and clear the flag of those now within
         it (another one ended or moved away). A subscription that no longer grants its plan
         is never flagged.
@@ -450,7 +451,7 @@ class EventApplier:
         if subscription.exceeds_limit and not subscription.is_entitled:
             subscription.exceeds_limit = False
             subscription.save(update_fields=["exceeds_limit", "updated_at"])
-        for product in Product.objects.filter(pk__in=product_ids):
+        for product in products:
             allowed = product.max_subscriptions_per_customer
             entitled = list(
                 Subscription.objects.filter(

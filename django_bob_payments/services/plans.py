@@ -91,4 +91,4 @@ class PlanService:
             order__pricing__product=product,
             order__status=Order.Status.PENDING,
             status=PaymentAttempt.Status.PENDING,
-        ).exclude(external_id="")
+        )
