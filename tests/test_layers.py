@@ -22,11 +22,14 @@ LAYERS = {
     ),
     "views": 1,
     "interactors": 2,
+    "tasks": 2,
     "serializers": 2,
     "parsers": 2,
     "services": 3,
     "providers": 4,
-    **dict.fromkeys(("models", "conf", "signals", "exceptions", "money", "bounds", "reports", "__init__"), 5),
+    **dict.fromkeys(
+        ("models", "conf", "signals", "exceptions", "money", "bounds", "reports", "prepared", "__init__"), 5
+    ),
 }
 
 

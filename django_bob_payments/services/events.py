@@ -25,6 +25,7 @@ from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import (
     BillingInformation,
     Customer,
+    ExternalCustomer,
     ExternalPaymentProvider,
     ExternalPricing,
     ExternalProduct,
@@ -37,6 +38,7 @@ from django_bob_payments.models import (
     Subscription,
     SubscriptionItem,
 )
+from django_bob_payments.prepared import PreparedQuery, save_fields
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import BillingService
@@ -44,6 +46,53 @@ from django_bob_payments.services.plans import PlanService
 
 # The tax IDs typed in a checkout that are recorded as the customer's VAT number.
 COLLECTED_TAX_ID_TYPES = ("eu_vat", "gb_vat")
+
+# The lookups of the handlers, compiled once (see PreparedQuery).
+CUSTOMER_LINK = PreparedQuery(
+    lambda customer, provider, key: ExternalCustomer.objects.filter(
+        customer_id=customer, provider=provider, external_id=key
+    ).order_by()[:1]
+)
+BILLING_OF = PreparedQuery(lambda customer: BillingInformation.objects.filter(customer_id=customer).order_by()[:1])
+PRICING_LINK = PreparedQuery(
+    lambda provider, price: (
+        ExternalPricing.objects.select_related("pricing__product")
+        .filter(provider=provider, external_id=price)
+        .order_by()[:1]
+    )
+)
+SUBSCRIPTION_LINK = PreparedQuery(
+    lambda provider, key: (
+        ExternalSubscription.objects.select_related("subscription__pricing__product")
+        .filter(provider=provider, external_id=key)
+        .order_by()[:1]
+    )
+)
+SUBSCRIPTION_ID = PreparedQuery(
+    lambda provider, key: (
+        ExternalSubscription.objects.filter(provider=provider, external_id=key)
+        .only("pk", "subscription_id")
+        .order_by()[:1]
+    )
+)
+SUBSCRIPTION_ITEMS = PreparedQuery(lambda subscription: SubscriptionItem.objects.filter(subscription_id=subscription))
+ENTITLED_TO = PreparedQuery(
+    lambda customer, product: Subscription.objects.filter(
+        customer_id=customer, pricing__product_id=product, status__in=Subscription.ENTITLED_STATUSES
+    ).order_by("created_at", "pk")
+)
+ORDER_OF = PreparedQuery(
+    lambda order, customer: (
+        Order.objects.select_related("pricing").filter(pk=order, customer_id=customer).order_by()[:1]
+    )
+)
+ATTEMPT = PreparedQuery(
+    lambda provider, key: PaymentAttempt.objects.filter(provider=provider, external_id=key).order_by()[:1]
+)
+INVOICE = PreparedQuery(lambda provider, key: Invoice.objects.filter(provider=provider, external_id=key).order_by()[:1])
+
+# What marking an event applied on a provider object's link changes.
+WATERMARK_FIELDS = ("last_event_created", "last_event_id", "updated_at")
 
 # The largest primary key of a BigAutoField.
 MAX_PK = 2**63 - 1
@@ -188,7 +237,7 @@ class EventApplier:
         if context.customer is None:
             context.note("unknown customer: nothing to do")
             return
-        link = context.customer.external_ids.filter(provider=event.provider, external_id=event.customer_key).first()
+        link = CUSTOMER_LINK.first(context.customer.pk, event.provider, event.customer_key)
         if link is None:
             # The event reached the customer its metadata names, which is linked to another one.
             context.note(f"provider customer {event.customer_key} is not the one linked: not linked")
@@ -204,15 +253,15 @@ class EventApplier:
             # A tombstone: late events still reach the local customer (it is the truth) and
             # never link the deleted one again; the next push makes a new provider customer.
             link.deleted_at = timezone.now()
-            link.save(update_fields=["deleted_at", "last_event_created", "last_event_id", "updated_at"])
+            save_fields(link, ("deleted_at", "last_event_created", "last_event_id", "updated_at"))
             context.note("provider customer deleted: kept as a tombstone")
             return
-        link.save(update_fields=["last_event_created", "last_event_id", "updated_at"])
+        save_fields(link, WATERMARK_FIELDS)
         context.note("customer linked")
 
     def handle_tax_id(self, context: ApplyContext) -> None:
         data = context.event.data
-        billing = BillingInformation.objects.filter(customer=context.customer).first() if context.customer else None
+        billing = BILLING_OF.first(context.customer.pk) if context.customer else None
         if billing is None:
             context.note("no billing information: nothing to record")
             return
@@ -251,10 +300,7 @@ class EventApplier:
 
     def resolve_pricing(self, context: ApplyContext, external_id: str, local_id: str | None) -> Pricing:
         provider = context.event.provider
-        link = ExternalPricing.objects.select_related("pricing__product").filter(
-            provider=provider, external_id=external_id
-        )
-        found = link.first()
+        found = PRICING_LINK.first(provider, external_id)
         if found is not None:
             return found.pricing
         pk = local_pk(local_id)
@@ -272,11 +318,7 @@ class EventApplier:
         event, data = context.event, context.event.data
         if context.customer is None:
             raise WebhookHandlingError("A subscription event without a customer.", code="no_customer")
-        link = (
-            ExternalSubscription.objects.select_related("subscription__pricing__product")
-            .filter(provider=event.provider, external_id=data["external_id"])
-            .first()
-        )
+        link = SUBSCRIPTION_LINK.first(event.provider, data["external_id"])
         subscription = link.subscription if link else None
         if event.action == "trial_will_end" and subscription is not None:
             context.signal(signals.subscription_trial_will_end, subscription=subscription)
@@ -309,7 +351,7 @@ class EventApplier:
         subscription.ended_at = from_timestamp(data["ended_at"])
         subscription.trial_start = from_timestamp(data["trial_start"])
         subscription.trial_end = from_timestamp(data["trial_end"])
-        held_items = [] if created else list(subscription.items.all())
+        held_items = [] if created else SUBSCRIPTION_ITEMS.all(subscription.pk)
         wanted_items = [
             (item["external_id"], item_pricing, item["quantity"])
             for item, item_pricing in zip(items, pricings, strict=True)
@@ -327,7 +369,10 @@ class EventApplier:
         if scheduled_change_applied:
             subscription.scheduled_pricing = None
             subscription.scheduled_quantity = None
-        subscription.save()
+        if created:
+            subscription.save()
+        else:
+            save_fields(subscription)
         if items_changed:
             self._replace_items(context, subscription, held_items, wanted_items)
         was_entitled = previous_status in Subscription.ENTITLED_STATUSES
@@ -342,7 +387,10 @@ class EventApplier:
                 provider=event.provider, provider_subscription_id=data["external_id"], subscription__isnull=True
             ).update(subscription=subscription)
         mark_applied(link, context)
-        link.save()
+        if created:
+            link.save()
+        else:
+            save_fields(link, WATERMARK_FIELDS)
         if limit_may_change or subscription.exceeds_limit:
             moved_from = [previous_product] if previous_product and previous_product.pk != pricing.product_id else []
             self._check_limit(context, subscription, [pricing.product, *moved_from])
@@ -379,6 +427,8 @@ class EventApplier:
         if subscription is not None and len(items) == 1 and items[0]["price_local_id"] == str(subscription.pricing_id):
             # The price still names the subscription's pricing in its metadata: no look-up.
             return [subscription.pricing]
+        if len(items) == 1:
+            return [self.resolve_pricing(context, items[0]["price_external_id"], items[0]["price_local_id"])]
         links = {
             link.external_id: link.pricing
             for link in ExternalPricing.objects.select_related("pricing__product").filter(
@@ -415,7 +465,7 @@ class EventApplier:
                 )
             elif (item.pricing_id, item.quantity) != (pricing.pk, quantity):
                 item.pricing, item.quantity = pricing, quantity
-                item.save(update_fields=["pricing", "quantity", "updated_at"])
+                save_fields(item, ("pricing", "quantity", "updated_at"))
         if by_id:
             SubscriptionItem.objects.filter(pk__in=[item.pk for item in by_id.values()]).delete()
         if new:
@@ -453,13 +503,7 @@ class EventApplier:
             subscription.save(update_fields=["exceeds_limit", "updated_at"])
         for product in products:
             allowed = product.max_subscriptions_per_customer
-            entitled = list(
-                Subscription.objects.filter(
-                    customer_id=subscription.customer_id,
-                    pricing__product=product,
-                    status__in=Subscription.ENTITLED_STATUSES,
-                ).order_by("created_at", "pk")
-            )
+            entitled = ENTITLED_TO.all(subscription.customer_id, product.pk)
             over = {sub.pk for sub in entitled[allowed:]} if allowed is not None else set()
             for held in entitled:
                 if held.pk == subscription.pk:
@@ -468,7 +512,7 @@ class EventApplier:
                 if flagged == held.exceeds_limit:
                     continue
                 held.exceeds_limit = flagged
-                held.save(update_fields=["exceeds_limit", "updated_at"])
+                save_fields(held, ("exceeds_limit", "updated_at"))
                 if flagged:
                     context.signal(signals.subscription_limit_exceeded, subscription=held)
                     context.note(f"subscription {held.pk} over the limit of {allowed} to {product.slug}")
@@ -482,15 +526,11 @@ class EventApplier:
         if event.action == "completed" and context.customer is not None:
             self._record_customer_details(context, data["customer_details"])
         order_id = local_pk(data["order_local_id"])
-        order = (
-            Order.objects.select_related("pricing").filter(pk=order_id, customer=context.customer).first()
-            if order_id and context.customer
-            else None
-        )
+        order = ORDER_OF.first(order_id, context.customer.pk) if order_id and context.customer else None
         if order is None:
             context.note("no local order for this session: nothing to do")
             return
-        attempt = PaymentAttempt.objects.filter(provider=event.provider, external_id=data["external_id"]).first()
+        attempt = ATTEMPT.first(event.provider, data["external_id"])
         if attempt is None:
             attempt = PaymentAttempt.objects.create(
                 order=order,
@@ -506,7 +546,7 @@ class EventApplier:
                 order.paid_at = from_timestamp(event.created)
             if data["amount_total"] is not None:
                 order.amount_total = data["amount_total"]
-            order.save()
+            save_fields(order)
             if event.action == "completed":
                 context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
             context.signal(signals.payment_succeeded, order=order, payment_attempt=attempt)
@@ -515,14 +555,14 @@ class EventApplier:
             context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
         elif event.action == "async_payment_failed":
             self._advance(attempt, PaymentAttempt.Status.FAILED, order, Order.Status.FAILED)
-            order.save()
+            save_fields(order)
             context.signal(signals.payment_failed, order=order, payment_attempt=attempt, invoice=None)
         elif event.action == "expired":
             self._advance(attempt, PaymentAttempt.Status.EXPIRED, order, Order.Status.EXPIRED)
-            order.save()
+            save_fields(order)
         subscription_id = data["subscription_external_id"]
         if subscription_id and order.subscription_id is None:
-            link = ExternalSubscription.objects.filter(provider=event.provider, external_id=subscription_id).first()
+            link = SUBSCRIPTION_ID.first(event.provider, subscription_id)
             if link is not None:
                 order.subscription_id = link.subscription_id
                 order.save(update_fields=["subscription", "updated_at"])
@@ -540,7 +580,7 @@ class EventApplier:
         event, customer = context.event, context.customer
         number = next((tax["value"] for tax in details["tax_ids"] if tax["type"] in COLLECTED_TAX_ID_TYPES), "")
         number = "".join(number.split()).upper()
-        billing = BillingInformation.objects.filter(customer=customer).first()
+        billing = BILLING_OF.first(customer.pk)
         if billing is None:
             address = details["address"]
             email = details["email"]
@@ -579,7 +619,7 @@ class EventApplier:
         """Move the attempt and the order forward, never back."""
         if ATTEMPT_RANK[attempt_status] > ATTEMPT_RANK[attempt.status]:
             attempt.status = attempt_status
-            attempt.save(update_fields=["status", "updated_at"])
+            save_fields(attempt, ("status", "updated_at"))
         if order_status and ORDER_RANK[order_status] > ORDER_RANK[order.status]:
             order.status = order_status
 
@@ -589,7 +629,7 @@ class EventApplier:
         event, data = context.event, context.event.data
         if context.customer is None:
             raise WebhookHandlingError("An invoice event without a customer.", code="no_customer")
-        invoice = Invoice.objects.filter(provider=event.provider, external_id=data["external_id"]).first()
+        invoice = INVOICE.first(event.provider, data["external_id"])
         if invoice is not None and is_stale(invoice, context):
             context.note(f"stale: {invoice.last_event_id} is newer")
             return
@@ -599,13 +639,11 @@ class EventApplier:
         if invoice is None:
             invoice = Invoice(customer=context.customer, provider=event.provider, external_id=data["external_id"])
         subscription_link = (
-            ExternalSubscription.objects.filter(provider=event.provider, external_id=data["subscription_external_id"])
-            .values_list("subscription_id", flat=True)
-            .first()
+            SUBSCRIPTION_ID.first(event.provider, data["subscription_external_id"])
             if data["subscription_external_id"]
             else None
         )
-        invoice.subscription_id = subscription_link
+        invoice.subscription_id = subscription_link.subscription_id if subscription_link else None
         invoice.provider_subscription_id = data["subscription_external_id"]
         for name in ("number", "status", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due"):
             setattr(invoice, name, data[name])
@@ -616,7 +654,10 @@ class EventApplier:
         invoice.period_end = from_timestamp(data["period_end"])
         invoice.paid_at = from_timestamp(data["paid_at"])
         mark_applied(invoice, context)
-        invoice.save()
+        if invoice.pk is None:
+            invoice.save()
+        else:
+            save_fields(invoice)
         if event.action == "paid":
             context.signal(signals.invoice_paid, invoice=invoice)
         elif event.action == "payment_failed":

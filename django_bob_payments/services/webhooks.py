@@ -46,11 +46,20 @@ from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import Customer, ExternalCustomer, WebhookEvent
+from django_bob_payments.prepared import PreparedQuery
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
 from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services.events import ApplyContext, EventApplier, local_pk
 
 logger = logging.getLogger("django_bob_payments.webhooks")
+
+LOCKED_CUSTOMER = PreparedQuery(
+    lambda provider, key: (
+        Customer.objects.filter(external_ids__provider=provider, external_ids__external_id=key)
+        .select_for_update(of=("self",) if connection.features.has_select_for_update_of else ())
+        .order_by()[:1]
+    )
+)
 
 Status = WebhookEvent.Status
 FINAL_STATUSES = (Status.PROCESSED, Status.IGNORED, Status.REJECTED)
@@ -341,12 +350,8 @@ class WebhookInbox:
         """
         if not event.customer_key:
             return None
-        customers = Customer.objects.filter(
-            external_ids__provider=event.provider, external_ids__external_id=event.customer_key
-        )
-        # One query finds and locks the customer; only its row where the database can say so.
-        locked = customers.select_for_update(of=("self",) if connection.features.has_select_for_update_of else ())
-        customer = locked.first()
+        # One query finds and locks the customer (only its row where the database can say so).
+        customer = LOCKED_CUSTOMER.first(event.provider, event.customer_key)
         if customer is not None:
             return customer
         if event.kind == "customer" and event.action == "deleted":

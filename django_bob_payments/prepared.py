@@ -1,0 +1,193 @@
+"""
+Querysets compiled to SQL once and run again with new values: the webhook path's lookups.
+
+Building and compiling a queryset costs more Python than the database takes to answer it
+(a quarter of an event's time went to SQL compilation). A ``PreparedQuery`` builds its
+queryset once per database and kind of values, with stand-in values, keeps the SQL and
+where each value goes, and afterwards only binds the values, runs the SQL and builds the
+model instances as the ORM does (converters, ``select_related``). What it cannot prepare
+(a stand-in that does not appear exactly once among the parameters) runs through the ORM
+every time, so the result is always the ORM's.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from django.core.exceptions import EmptyResultSet
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.models import Model, QuerySet, signals
+from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
+
+M = TypeVar("M", bound=Model)
+
+_UNPREPARED = object()
+
+
+def _stand_in(index: int, value: Any) -> Any:
+    """A value no real query passes, of the same kind as ``value``."""
+    if isinstance(value, bool):
+        raise TypeError("booleans cannot be bound")
+    if isinstance(value, int):
+        # Within every integer column's range, so that no lookup turns it away.
+        return 2_101_234_567 + index
+    if isinstance(value, str):
+        return f"\x1fbob-prepared-{index}\x1f"
+    raise TypeError(f"cannot bind a {type(value).__name__}")
+
+
+class _Compiled:
+    __slots__ = ("compiler", "for_update", "params", "positions", "sql")
+
+    def __init__(self, compiler: Any, sql: str, params: list[Any], positions: list[int], for_update: bool) -> None:
+        self.compiler = compiler
+        self.sql = sql
+        self.params = params
+        self.positions = positions
+        self.for_update = for_update
+
+
+class PreparedQuery(Generic[M]):
+    """
+    ``build(*values)`` returns the queryset; ``all(*values)`` and ``first(*values)`` run it.
+    Values are strings or integers used as plain parameters (``field=value``), never in
+    ``__in`` lists or lookups that rewrite them.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
+        self.build = build
+        self._compiled: dict[tuple[str, tuple[type, ...]], _Compiled | object] = {}
+
+    def first(self, *values: Any, using: str = DEFAULT_DB_ALIAS) -> M | None:
+        found = self.all(*values, using=using)
+        return found[0] if found else None
+
+    def all(self, *values: Any, using: str = DEFAULT_DB_ALIAS) -> list[M]:
+        key = (using, tuple(type(value) for value in values))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(values, using)
+        if compiled is _UNPREPARED:
+            return list(self.build(*values).using(using))
+        assert isinstance(compiled, _Compiled)
+        return self._run(compiled, values, using)
+
+    def _compile(self, values: tuple[Any, ...], using: str) -> _Compiled | object:
+        try:
+            stand_ins = [_stand_in(index, value) for index, value in enumerate(values)]
+        except TypeError:
+            return _UNPREPARED
+        queryset = self.build(*stand_ins)
+        compiler = queryset.query.get_compiler(using=using)
+        connection = connections[using]
+        locks = bool(queryset.query.select_for_update) and connection.features.has_select_for_update
+        if locks and connection.get_autocommit():
+            # Outside a transaction the ORM refuses the query; let it say so, every time.
+            return _UNPREPARED
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return _UNPREPARED
+        params = list(params)
+        positions = []
+        for stand_in in stand_ins:
+            found = [index for index, param in enumerate(params) if param == stand_in]
+            if len(found) != 1:
+                return _UNPREPARED
+            positions.append(found[0])
+        if not compiler.klass_info or compiler.annotation_col_map:
+            return _UNPREPARED
+        compiler.connection = None  # each run takes its own thread's connection
+        return _Compiled(compiler, sql, params, positions, locks)
+
+    @staticmethod
+    def _run(compiled: _Compiled, values: tuple[Any, ...], using: str) -> list[M]:
+        connection = connections[using]
+        if compiled.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(compiled.params)
+        for position, value in zip(compiled.positions, values, strict=True):
+            params[position] = value
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return []
+        compiler = copy.copy(compiled.compiler)
+        compiler.connection = connection
+        select, klass_info = compiler.select, compiler.klass_info
+        model_cls = klass_info["model"]
+        select_fields = klass_info["select_fields"]
+        start, end = select_fields[0], select_fields[-1] + 1
+        init_list = [column[0].target.attname for column in select[start:end]]
+        populators = get_related_populators(klass_info, select, using)
+        found = []
+        for row in compiler.results_iter([rows]):
+            obj = model_cls.from_db(using, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            found.append(obj)
+        return found
+
+
+_UPDATES: dict[tuple[type[Model], tuple[str, ...], str], tuple[str, list[Any]] | None] = {}
+
+
+def save_fields(obj: Model, fields: tuple[str, ...] | None = None, using: str = DEFAULT_DB_ALIAS) -> None:
+    """
+    ``obj.save(update_fields=fields)`` for a row that exists (all its fields when ``fields``
+    is None), with the UPDATE statement built once per model and fields: the same signals,
+    the same ``auto_now`` values, the same error when no row was updated. Anything the
+    statement cannot carry as a plain parameter goes through ``save()``.
+    """
+    model = type(obj)
+    key = (model, fields or (), using)
+    if key not in _UPDATES:
+        _UPDATES[key] = _update_statement(model, fields, using)
+    prepared = _UPDATES[key]
+    if prepared is None or obj._state.adding or obj.pk is None:
+        obj.save(update_fields=fields, using=using)
+        return
+    sql, targets = prepared
+    connection = connections[using]
+    meta = model._meta
+    # As save() says it: None when every field is saved.
+    update_fields = None if fields is None else frozenset(fields)
+    signals.pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=update_fields)
+    params = []
+    for field in targets:
+        value = field.pre_save(obj, False)
+        if hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save"):
+            # An expression or a model instance: the ORM knows what to do with it.
+            obj.save(update_fields=[field.name for field in targets], using=using)
+            return
+        params.append(field.get_db_prep_save(value, connection=connection))
+    params.append(meta.pk.get_db_prep_value(obj.pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount == 0:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+    obj._state.db = using
+    signals.post_save.send(
+        sender=model, instance=obj, created=False, raw=False, using=using, update_fields=update_fields
+    )
+
+
+def _update_statement(model: type[Model], fields: tuple[str, ...] | None, using: str) -> tuple[str, list[Any]] | None:
+    meta = model._meta
+    if meta.parents or meta.proxy:
+        return None
+    if fields is None:
+        targets = [field for field in meta.concrete_fields if not field.primary_key]
+    else:
+        targets = [meta.get_field(name) for name in fields]
+        if any(not field.concrete or field.primary_key or field.many_to_many for field in targets):
+            return None
+    if any(hasattr(field, "get_placeholder") for field in targets):
+        return None
+    quote = connections[using].ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s", targets

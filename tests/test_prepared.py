@@ -1,0 +1,195 @@
+"""PreparedQuery: a queryset compiled once gives exactly what the ORM gives, value after value."""
+
+import datetime
+
+import pytest
+from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+
+from django_bob_payments.models import (
+    Customer,
+    ExternalCustomer,
+    ExternalPricing,
+    ExternalSubscription,
+    Subscription,
+)
+from django_bob_payments.prepared import PreparedQuery, save_fields
+
+pytestmark = pytest.mark.django_db
+
+
+def fields(obj):
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
+@pytest.fixture
+def subscriptions(make_user, monthly):
+    ExternalPricing.objects.create(pricing=monthly, provider="stripe", external_id="price_1")
+    made = []
+    for index in range(3):
+        customer = Customer.objects.get(user=make_user())
+        subscription = Subscription.objects.create(
+            customer=customer,
+            pricing=monthly,
+            status="active",
+            current_period_end=timezone.now() + datetime.timedelta(days=index),
+        )
+        ExternalSubscription.objects.create(subscription=subscription, provider="stripe", external_id=f"sub_{index}")
+        made.append(subscription)
+    return made
+
+
+def test_the_results_are_the_orms_with_related_objects_and_converted_values(subscriptions):
+    builds = []
+
+    def build(provider, key):
+        builds.append((provider, key))
+        return ExternalSubscription.objects.select_related("subscription__pricing__product").filter(
+            provider=provider, external_id=key
+        )[:1]
+
+    query = PreparedQuery(build)
+    for index in (0, 2, 1, 0):
+        link = query.first("stripe", f"sub_{index}")
+        expected = ExternalSubscription.objects.select_related("subscription__pricing__product").get(
+            external_id=f"sub_{index}"
+        )
+        assert fields(link) == fields(expected)
+        # Related objects came with the row: no query to reach the product.
+        assert fields(link.subscription) == fields(expected.subscription)
+        assert isinstance(link.subscription.current_period_end, datetime.datetime)
+        assert link.subscription.current_period_end == subscriptions[index].current_period_end
+        assert fields(link.subscription.pricing.product) == fields(expected.subscription.pricing.product)
+    assert query.first("stripe", "sub_missing") is None
+    assert query.first("fake", "sub_0") is None
+    # Built once with stand-ins, then only bound.
+    assert len(builds) == 1
+
+
+def test_integer_values_and_ordering(subscriptions):
+    query = PreparedQuery(lambda customer: Subscription.objects.filter(customer_id=customer).order_by("-pk"))
+    for subscription in subscriptions:
+        assert [found.pk for found in query.all(subscription.customer_id)] == [subscription.pk]
+    assert query.all(10**12) == []
+
+
+def test_related_objects_are_not_queried_again(subscriptions, django_assert_num_queries):
+    query = PreparedQuery(
+        lambda key: ExternalSubscription.objects.select_related("subscription__pricing__product").filter(
+            external_id=key
+        )
+    )
+    query.all("sub_0")
+    with django_assert_num_queries(1):
+        (link,) = query.all("sub_1")
+        assert link.subscription.pricing.product.slug == "pro"
+
+
+def test_a_value_that_cannot_be_placed_runs_through_the_orm(subscriptions):
+    # The value is used twice: the stand-in appears twice among the parameters.
+    twice = PreparedQuery(
+        lambda key: (
+            ExternalSubscription.objects.filter(external_id=key)
+            | ExternalSubscription.objects.filter(subscription__customer__external_ids__external_id=key)
+        )
+    )
+    assert [link.external_id for link in twice.all("sub_1")] == ["sub_1"]
+    assert twice.all("sub_2")[0].external_id == "sub_2"
+    # A lookup that rewrites its value (a LIKE pattern).
+    rewritten = PreparedQuery(lambda prefix: ExternalSubscription.objects.filter(external_id__startswith=prefix))
+    assert sorted(link.external_id for link in rewritten.all("sub_")) == ["sub_0", "sub_1", "sub_2"]
+    assert rewritten.all("nothing") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_query_outside_a_transaction_fails_as_with_the_orm(subscriptions):
+    customer = subscriptions[0].customer
+    ExternalCustomer.objects.create(customer=customer, provider="stripe", external_id="cus_1")
+
+    def build(key):
+        return Customer.objects.filter(external_ids__external_id=key).select_for_update().order_by()[:1]
+
+    def refused(run):
+        try:
+            run()
+        except TransactionManagementError:
+            return True
+        return False
+
+    query = PreparedQuery(build)
+    # Databases with row locks refuse it outside a transaction; SQLite has none to refuse.
+    expected = connection.features.has_select_for_update
+    assert refused(lambda: list(build("cus_1"))) is expected
+    assert refused(lambda: query.first("cus_1")) is expected
+    with transaction.atomic():
+        assert query.first("cus_1").pk == customer.pk
+    assert refused(lambda: query.first("cus_1")) is expected
+
+
+def row(obj):
+    return fields(type(obj).objects.get(pk=obj.pk))
+
+
+def test_save_fields_writes_what_save_writes(subscriptions, monkeypatch):
+    from django.db.models.signals import post_save, pre_save
+
+    first, second = subscriptions[0], subscriptions[1]
+    seen = []
+
+    def listen(sender, instance, update_fields, **kwargs):
+        seen.append((kwargs.get("created"), instance.pk, update_fields))
+
+    pre_save.connect(listen, sender=Subscription)
+    post_save.connect(listen, sender=Subscription)
+    try:
+        canceled = timezone.now()
+        for subscription in (first, second):
+            subscription.status = "past_due"
+            subscription.quantity = 4
+            subscription.canceled_at = canceled
+            subscription.entitlements = {"limits": {"seats": 4}}
+        before = second.updated_at
+        first.save()
+        save_fields(second)
+    finally:
+        pre_save.disconnect(listen, sender=Subscription)
+        post_save.disconnect(listen, sender=Subscription)
+    saved, prepared = row(first), row(second)
+    for name in ("id", "customer_id", "updated_at", "created_at", "current_period_end"):
+        saved.pop(name), prepared.pop(name)
+    assert saved == prepared
+    assert row(second)["updated_at"] > before  # auto_now, as with save()
+    assert row(second)["canceled_at"] == second.canceled_at
+    # The signals, as save() sends them.
+    assert seen == [(None, first.pk, None), (False, first.pk, None), (None, second.pk, None), (False, second.pk, None)]
+
+
+def test_save_fields_with_named_fields_leaves_the_others(subscriptions):
+    subscription = subscriptions[0]
+    subscription.status = "canceled"
+    subscription.quantity = 9
+    save_fields(subscription, ("status", "updated_at"))
+    stored = Subscription.objects.get(pk=subscription.pk)
+    assert (stored.status, stored.quantity) == ("canceled", 1)
+
+
+def test_save_fields_of_a_missing_row_fails_as_save_does(subscriptions):
+    from django.db import DatabaseError
+
+    subscription = subscriptions[0]
+    Subscription.objects.filter(pk=subscription.pk).update(status="x")
+    ExternalSubscription.objects.filter(subscription=subscription).delete()
+    Subscription.objects.filter(pk=subscription.pk).delete()
+    subscription.status = "active"
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_fields(subscription, ("status",))
+
+
+def test_save_fields_hands_expressions_to_the_orm(subscriptions):
+    from django.db.models import F
+
+    subscription = subscriptions[0]
+    subscription.quantity = F("quantity") + 2
+    save_fields(subscription, ("quantity",))
+    assert Subscription.objects.get(pk=subscription.pk).quantity == 3
