@@ -38,6 +38,10 @@ setup(
         "babel>=2.12",
     ],
     extras_require={
+        # Queued webhook processing (BOB_PAYMENTS["WEBHOOK_PROCESSING"]).
+        "celery": ["celery>=5.3"],
+        # Django's Tasks framework before Django 6.0, where it is built in.
+        "tasks": ["django-tasks>=0.8"],
         "test": [
             "pytest>=8",
             "pytest-django>=4.9",
@@ -45,6 +49,9 @@ setup(
             "psycopg[binary]>=3.1",
             "PyMySQL>=1.1",
             "schemathesis>=4,<5",
+            "celery[redis]>=5.3",
+            "django-tasks>=0.8",
+            "django-tasks-db>=0.12",
         ],
     },
     classifiers=[

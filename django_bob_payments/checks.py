@@ -47,7 +47,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         *_check_seller_country(),
         *_check_organization_model(),
         *_check_deployment(),
+        *_check_webhook_processing(),
     ]
+
+
+def _check_webhook_processing() -> list[checks.CheckMessage]:
+    from django_bob_payments.interactors import WEBHOOK_MODES, missing_engine
+
+    mode = bob_settings.WEBHOOK_PROCESSING
+    if mode not in WEBHOOK_MODES:
+        return [
+            checks.Error(
+                f"{_key('WEBHOOK_PROCESSING')} is {mode!r}.",
+                hint=f"Use one of: {', '.join(WEBHOOK_MODES)}.",
+                obj=SETTING_NAME,
+                id="bob_payments.E012",
+            )
+        ]
+    missing = missing_engine(mode)
+    if missing:
+        return [
+            checks.Error(missing, hint='Install the extra, or use "inline".', obj=SETTING_NAME, id="bob_payments.E013")
+        ]
+    return []
 
 
 # Cache backends whose data lives in one process (or nowhere): a rate kept there is per process.
@@ -95,6 +117,20 @@ def _check_deployment() -> list[checks.CheckMessage]:
                 id="bob_payments.W008",
             )
         )
+    database = settings.DATABASES.get("default", {})
+    if database.get("ENGINE") == "django.db.backends.sqlite3":
+        mode = str(database.get("OPTIONS", {}).get("transaction_mode") or "DEFERRED").upper()
+        if mode == "DEFERRED":
+            messages.append(
+                checks.Warning(
+                    "The default database is SQLite with deferred transactions: when two processes apply "
+                    "webhook events at once, one is answered 500 'database is locked' at once instead of waiting.",
+                    hint='Add to DATABASES["default"]["OPTIONS"]: "transaction_mode": "IMMEDIATE", "timeout": 20, '
+                    '"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL" (or use PostgreSQL).',
+                    obj="DATABASES",
+                    id="bob_payments.W009",
+                )
+            )
     return messages
 
 

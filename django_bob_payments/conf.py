@@ -91,6 +91,16 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_SEND_TIMEOUT": 5,
     # A page of your site where customers manage billing, linked from the emails.
     "BILLING_PAGE_URL": None,
+    # Where verified webhook events are applied: "inline" (in the request that delivers
+    # them), "celery" (a Celery worker; pip install django-bob-payments[celery]) or "tasks"
+    # (Django's Tasks framework: django.tasks, or the django-tasks backport before Django 6).
+    # Queued, the request only stores the event and answers; the inbox stays the truth.
+    "WEBHOOK_PROCESSING": "inline",
+    # The queue the webhook tasks are sent to; None: the engine's default queue.
+    "WEBHOOK_QUEUE": None,
+    # Minutes after which the sweeper hands an event still pending or failed to a worker
+    # again (a crashed worker, a lost message).
+    "WEBHOOK_SWEEP_AFTER": 10,
     # Largest webhook body accepted, in bytes; a larger one is refused with a 400.
     "WEBHOOK_MAX_BODY_SIZE": 1024 * 1024,
     # The interactor that holds the business logic; a project names its own subclass.

@@ -80,6 +80,37 @@ from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox
 
 logger = logging.getLogger(__name__)
 
+WEBHOOK_MODES = ("inline", "celery", "tasks")
+
+
+def webhook_processing() -> str:
+    """The WEBHOOK_PROCESSING mode, its engine checked: an error names what to install."""
+    mode = bob_settings.WEBHOOK_PROCESSING
+    if mode not in WEBHOOK_MODES:
+        raise BobPaymentsImproperlyConfigured(
+            f'BOB_PAYMENTS["WEBHOOK_PROCESSING"] is {mode!r}; it must be one of {", ".join(WEBHOOK_MODES)}.'
+        )
+    if mode != "inline" and (missing := missing_engine(mode)):
+        raise BobPaymentsImproperlyConfigured(missing)
+    return mode
+
+
+def missing_engine(mode: str) -> str:
+    """Why the task engine of ``mode`` cannot be used here, or ""."""
+    import importlib.util
+
+    if mode == "celery" and importlib.util.find_spec("celery") is None:
+        return (
+            'BOB_PAYMENTS["WEBHOOK_PROCESSING"] is "celery", but Celery is not installed: '
+            "pip install django-bob-payments[celery]"
+        )
+    if mode == "tasks" and not (importlib.util.find_spec("django.tasks") or importlib.util.find_spec("django_tasks")):
+        return (
+            'BOB_PAYMENTS["WEBHOOK_PROCESSING"] is "tasks", but this Django has no Tasks framework '
+            "(Django 6.0 or later has it): pip install django-bob-payments[tasks]"
+        )
+    return ""
+
 
 @hide_locals
 class PaymentInteractor:
@@ -554,9 +585,72 @@ class PaymentInteractor:
         """
         Store and apply one verified Stripe event payload, exactly once; ``body`` is the
         request body it was parsed from, stored as received. Raises WebhookVerificationError
-        when the payload is not a Stripe event.
+        when the payload is not a Stripe event. In a queued mode (``WEBHOOK_PROCESSING``)
+        the event is stored pending and handed to a worker instead of applied here.
         """
-        return self.get_webhook_inbox("stripe").receive(payload, body)
+        inbox = self.get_webhook_inbox("stripe")
+        if webhook_processing() == "inline":
+            return inbox.receive(payload, body)
+        result = inbox.store(payload, body)
+        if result.to_apply:
+            self.enqueue_webhook_event(result.event)
+        return result
+
+    def enqueue_webhook_event(self, event: WebhookEvent) -> bool:
+        """
+        Hand a stored event to a worker of the queued mode; False when the task engine refused
+        it (its broker down, say): the event stays pending in the inbox, where the sweeper
+        finds it, so the provider's delivery is still answered 2xx.
+        """
+        mode = webhook_processing()
+        queue = bob_settings.WEBHOOK_QUEUE
+        try:
+            from django_bob_payments import tasks
+
+            if mode == "celery":
+                options = {"queue": queue} if queue else {}
+                tasks.apply_webhook_event.apply_async(args=[event.pk], **options)
+            else:
+                task = tasks.apply_webhook_event_task
+                (task.using(queue_name=queue) if queue else task).enqueue(event.pk)
+        except BobPaymentsImproperlyConfigured:
+            raise
+        except Exception as err:
+            logger.warning(
+                "Webhook event %s is stored but could not be queued (%s); the sweeper will hand it out.",
+                event.event_id,
+                loggable(err),
+            )
+            return False
+        return True
+
+    def apply_queued_webhook_event(self, pk: int) -> WebhookEvent | None:
+        """What a worker of the queued mode runs: apply the stored event ``pk`` (see ``WebhookInbox.apply_queued``)."""
+        provider = WebhookEvent.objects.filter(pk=pk).values_list("provider", flat=True).first()
+        if provider is None:
+            return None
+        return self.get_webhook_inbox(provider).apply_queued(pk)
+
+    def sweep_webhook_events(self, older_than: datetime.timedelta | None = None) -> int:
+        """
+        Hand again the events still pending or failed ``older_than`` after they came (by
+        default WEBHOOK_SWEEP_AFTER minutes) to the queued mode's workers, or apply them here
+        inline. Returns how many were handed out (or applied).
+        """
+        if older_than is None:
+            older_than = datetime.timedelta(minutes=bob_settings.WEBHOOK_SWEEP_AFTER)
+        count = 0
+        for provider in WebhookEvent.objects.values_list("provider", flat=True).distinct().order_by():
+            inbox = self.get_webhook_inbox(provider)
+            for pk in inbox.unapplied(older_than):
+                if webhook_processing() == "inline":
+                    inbox.apply_stored(pk)
+                else:
+                    event = WebhookEvent.objects.only("pk", "event_id").get(pk=pk)
+                    if not self.enqueue_webhook_event(event):
+                        break
+                count += 1
+        return count
 
     def process_webhook_event(self, event: WebhookEvent) -> WebhookEvent:
         """Apply a stored event again (a failed or pending one); the replay of processwebhooks."""

@@ -1,5 +1,6 @@
 """Settings for the test suite. BOB_TEST_DB picks the database: sqlite, postgres or mariadb."""
 
+import importlib.util
 import os
 import tempfile
 
@@ -56,6 +57,23 @@ TEMPLATES = [
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# The task engines of the queued webhook modes. Celery: the broker of BOB_TEST_BROKER (the
+# queue is chosen per test, so runs sharing a broker never take each other's tasks).
+CELERY_BROKER_URL = os.environ.get("BOB_TEST_BROKER", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1}
+CELERY_TASK_PUBLISH_RETRY = False
+# Django's Tasks framework: Django's own from 6.0, the django-tasks backport before; the
+# database backend of django-tasks-db is installed for the tests that run its worker.
+if importlib.util.find_spec("django.tasks") is None:
+    INSTALLED_APPS.append("django_tasks")
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+else:
+    TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+INSTALLED_APPS.append("django_tasks_db")
+if os.environ.get("BOB_TEST_TASKS_DB"):
+    TASKS = {"default": {"BACKEND": "django_tasks_db.backend.DatabaseBackend"}}
+
 # Worker processes of the concurrency tests write their emails to files, to be counted.
 if os.environ.get("BOB_TEST_EMAIL_DIR"):
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
@@ -105,6 +123,13 @@ elif _DB == "mariadb":
         }
     }
 elif _DB == "sqlite":
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    # As the deployment guide recommends for SQLite: writers wait for each other's lock.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:",
+            "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+        }
+    }
 else:
     raise ValueError(f"BOB_TEST_DB must be sqlite, postgres or mariadb, not {_DB!r}")

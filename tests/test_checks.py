@@ -198,3 +198,19 @@ def test_the_stripe_sdk_logging_bodies_in_production():
     finally:
         logger.setLevel(level)
     assert run(**GOOD) == []
+
+
+# Only the check reads the overridden DATABASES; no connection is made with it.
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@pytest.mark.parametrize("mode", [None, "DEFERRED", "deferred"])
+def test_sqlite_with_deferred_transactions_in_production(settings, mode):
+    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}
+    settings.DATABASES = {"default": {**database, "OPTIONS": {"transaction_mode": mode} if mode else {}}}
+    (message,) = run(**GOOD)
+    assert message.id == "bob_payments.W009"
+    assert '"transaction_mode": "IMMEDIATE"' in message.hint
+    settings.DATABASES = {"default": {**database, "OPTIONS": {"transaction_mode": "IMMEDIATE"}}}
+    assert run(**GOOD) == []
+    settings.DATABASES = {"default": database}
+    settings.DEBUG = True
+    assert run(**GOOD) == []

@@ -100,6 +100,11 @@ class ReceiveResult:
     duplicate: bool = False
 
     @property
+    def to_apply(self) -> bool:
+        """Stored but not applied (yet, or after a failure): what a queued mode hands to a worker."""
+        return self.event.status not in FINAL_STATUSES
+
+    @property
     def failed(self) -> bool:
         """Applying failed for a reason that may pass: the provider should deliver it again."""
         return self.event.status == Status.FAILED
@@ -189,6 +194,27 @@ class WebhookInbox:
             return ReceiveResult(stored, duplicate=True)
         except Exception as err:
             return self._store_unsuccessful(event, body, err)
+
+    def store(self, payload: dict[str, Any], body: bytes | None = None) -> ReceiveResult:
+        """
+        Store a verified payload as pending, for a worker to apply (``apply_queued``); events
+        never to be applied are stored as rejected or ignored at once. A redelivery returns
+        the stored event (``duplicate``). Raises WebhookVerificationError for a non-event.
+        """
+        if body is None:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+        event = self.provider.parse_event(payload)
+        rejection = self.rejection(event)
+        if rejection or not event.handled:
+            status = Status.REJECTED if rejection else Status.IGNORED
+            return self._store_unapplied(event, body, status, rejection or "no handler for this event type")
+        row = self._row(event, body, status=Status.PENDING)
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except IntegrityError:
+            return ReceiveResult(WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id), True)
+        return ReceiveResult(row)
 
     def rejection(self, event: ProviderEvent) -> str:
         """Why the event must never be applied here, or ""."""
@@ -315,6 +341,38 @@ class WebhookInbox:
             row.save(update_fields=["status", "attempts", "outcome", "last_error", "processed_at"])
         self._send(context, row)
         return row
+
+    def apply_queued(self, pk: int) -> WebhookEvent | None:
+        """
+        Apply a stored event for a worker of a queued mode, after the events of its customer
+        received before it that no worker has applied yet, so that a customer's events are
+        applied in the order they came, however many workers run. Each is applied under its
+        row's lock (``apply_stored``): a worker that reaches an event another one holds
+        waits for it, then finds it applied. None when no such event is stored (purged).
+        """
+        row = WebhookEvent.objects.filter(pk=pk).only("pk", "provider", "customer_key", "status").first()
+        if row is None:
+            return None
+        if row.status in FINAL_STATUSES:
+            return row
+        if row.customer_key:
+            earlier = WebhookEvent.objects.filter(
+                provider=row.provider, customer_key=row.customer_key, status=Status.PENDING, pk__lt=row.pk
+            )
+            for earlier_pk in earlier.order_by("pk").values_list("pk", flat=True):
+                self.apply_stored(earlier_pk)
+        return self.apply_stored(pk)
+
+    def unapplied(self, older_than: datetime.timedelta) -> list[int]:
+        """
+        The events of this provider stored pending or failed more than ``older_than`` ago,
+        oldest first: those a crashed worker or a lost message left behind (the sweeper's).
+        """
+        cutoff = timezone.now() - older_than
+        stale = WebhookEvent.objects.filter(
+            provider=self.provider.name, status__in=(Status.PENDING, Status.FAILED), received_at__lt=cutoff
+        )
+        return list(stale.order_by("pk").values_list("pk", flat=True))
 
     def apply_waiting(self) -> list[WebhookEvent]:
         """Apply again, oldest first, every event of this provider that waits; returns their rows."""

@@ -5,8 +5,10 @@ waiting ones, or those named), summarize the inbox, and purge old processed even
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Min
 from django.utils import timezone
@@ -31,6 +33,18 @@ class Command(BaseCommand):
             "--include-pending", action="store_true", help="Also apply events stored but never applied."
         )
         parser.add_argument(
+            "--sweep",
+            action="store_true",
+            help="Hand the events still pending or failed after --older-than minutes to the workers of "
+            "WEBHOOK_PROCESSING again (inline: apply them here). Run it every few minutes.",
+        )
+        parser.add_argument(
+            "--older-than",
+            type=float,
+            metavar="MINUTES",
+            help="With --sweep: the age of the events to hand out again (default: WEBHOOK_SWEEP_AFTER).",
+        )
+        parser.add_argument(
             "--summary",
             action="store_true",
             help="Only print the number of events by status and the oldest waiting and failed ones.",
@@ -49,6 +63,8 @@ class Command(BaseCommand):
         include_pending: bool,
         summary: bool,
         purge_days: int | None,
+        sweep: bool = False,
+        older_than: float | None = None,
         **options: Any,
     ) -> None:
         if summary:
@@ -56,6 +72,19 @@ class Command(BaseCommand):
             return
         interactor = get_payment_interactor()
         verbosity = options["verbosity"]
+        if older_than is not None and not sweep:
+            raise CommandError("--older-than goes with --sweep.")
+        if sweep:
+            if older_than is not None and older_than < 0:
+                raise CommandError("--older-than must be 0 or more minutes.")
+            age = None if older_than is None else datetime.timedelta(minutes=older_than)
+            try:
+                count = interactor.sweep_webhook_events(age)
+            except ImproperlyConfigured as err:
+                raise CommandError(str(err)) from err
+            if verbosity:
+                self.stdout.write(f"Swept {count} event(s) still pending or failed.")
+            return
         if purge_days is not None:
             if purge_days < 1:
                 raise CommandError("--purge-days must be 1 or more: events of today may still be redelivered.")
