@@ -13,9 +13,22 @@ from tests.settings import BOB_PAYMENTS, postgres_database
 ROOT_URLCONF = "bench.urls"
 
 if os.environ.get("BOB_BENCH_ENGINE", "sqlite") == "postgres":
-    DATABASES = {"default": postgres_database(os.environ["BOB_BENCH_DB"])}
+    # Connections kept between requests and tasks, as the deployment guide recommends
+    # (Celery's Django fixup otherwise closes the connection after every task).
+    DATABASES = {"default": {**postgres_database(os.environ["BOB_BENCH_DB"]), "CONN_MAX_AGE": 600}}
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BOB_BENCH_DB"]}}
+    # The options the deployment guide recommends for SQLite (see bench/sqlite_writers.py).
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ["BOB_BENCH_DB"],
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
+        }
+    }
 # The webhook benchmark measures verify + store + apply; emails (receipts after invoice.paid)
 # are side effects after the commit, so they are off here.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -23,4 +36,7 @@ BOB_PAYMENTS = {
     **BOB_PAYMENTS,
     "STRIPE_API_BASE": os.environ.get("BOB_BENCH_STRIPE_URL", ""),
     "EMAILS_ENABLED": {},
+    # Queued runs: the view stores and sends to Celery; workers apply (BOB_BENCH_QUEUE).
+    "WEBHOOK_PROCESSING": "celery" if os.environ.get("BOB_BENCH_QUEUE") else "inline",
+    "WEBHOOK_QUEUE": os.environ.get("BOB_BENCH_QUEUE") or None,
 }

@@ -4,12 +4,18 @@ that only verifies the signature and inserts the raw event (the ceiling).
 
     python bench/webhook_bench.py                       # SQLite and PostgreSQL, in-process and HTTP
     python bench/webhook_bench.py --engines sqlite --modes inprocess --customers 100
+    python bench/webhook_bench.py --processing queued --engines postgres --workers 1,2,4
 
 Each customer goes through a realistic lifecycle (customer created, checkout completed,
 subscription created and updated, invoice paid, subscription deleted); the events of all
 customers are interleaved. Prints events per second, p50 / p99 latency and outbound Stripe
 API calls per event (Stripe is the test emulator, counting every request) for the app and
 for the baseline, on the same database.
+
+``--processing queued`` runs the app with WEBHOOK_PROCESSING "celery" (Redis at
+BOB_TEST_BROKER): the request stores the event and sends its task, which is the intake
+compared with the baseline; then a Celery worker with 1, 2, 4 ... processes applies the
+stored events, timed from its start until the last one is applied.
 """
 
 from __future__ import annotations
@@ -83,12 +89,39 @@ def measure(post, bodies: list[str], url: str) -> dict[str, float]:
     }
 
 
+def apply_with_workers(workers: int, events: int) -> float:
+    """
+    Start a Celery worker of ``workers`` processes on the queued events; applied events per
+    second, from the first event applied to the last (the worker's start-up is not counted).
+    """
+    from django.db.models import Max, Min
+
+    from django_bob_payments.models import WebhookEvent
+
+    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-Q", os.environ["BOB_BENCH_QUEUE"]]
+    command += ["-c", str(workers), "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "error"]
+    started = time.perf_counter()
+    worker = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), start_new_session=True)
+    try:
+        while WebhookEvent.objects.filter(status="processed").count() < events:
+            if time.perf_counter() - started > 600:
+                raise SystemExit("the worker did not apply every event in 10 minutes")
+            time.sleep(0.05)
+        span = WebhookEvent.objects.aggregate(first=Min("processed_at"), last=Max("processed_at"))
+        return (events - 1) / (span["last"] - span["first"]).total_seconds()
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait()
+
+
 def run(mode: str, customers: int) -> dict:
     """In this process: seed, then post every event to the app and to the baseline."""
     from tests.stripe_emulator import StripeEmulator
 
     emulator = StripeEmulator()
     setup_django(emulator.start())
+    if os.environ.get("BOB_BENCH_QUEUE"):
+        import tests.celery_app  # noqa: F401  (the project's Celery app, as its __init__ would load it)
     bodies, baseline = build_bodies(customers)
     if mode == "inprocess":
         from django.test import Client
@@ -131,6 +164,8 @@ def run(mode: str, customers: int) -> dict:
         emulator.stop()
     from django_bob_payments.models import WebhookEvent
 
+    if os.environ.get("BOB_BENCH_WORKERS"):
+        app["applied_per_second"] = apply_with_workers(int(os.environ["BOB_BENCH_WORKERS"]), len(bodies))
     processed = WebhookEvent.objects.filter(provider="stripe", status="processed").count()
     return {"events": len(bodies), "processed": processed, "app": app, "baseline": ceiling}
 
@@ -162,6 +197,8 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument("--modes", default="inprocess,http")
+    parser.add_argument("--processing", default="inline", help="inline, queued, or both: inline,queued")
+    parser.add_argument("--workers", default="1", help="queued: Celery worker processes, e.g. 1,2,4")
     parser.add_argument("--run", nargs=2, metavar=("MODE", "CUSTOMERS"), help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,11 +209,21 @@ def main() -> int:
         print(json.dumps(run(args.run[0], int(args.run[1]))))
         return 0
 
-    print(f"{'database':10} {'mode':10} {'':9} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'Stripe calls/event':>19}")
-    for engine in args.engines.split(","):
-        for mode in args.modes.split(","):
+    print(f"{'database':10} {'mode':16} {'':9} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'Stripe calls/event':>19}")
+    configurations = [
+        (engine, mode, processing, workers)
+        for engine in args.engines.split(",")
+        for mode in args.modes.split(",")
+        for processing in args.processing.split(",")
+        for workers in (args.workers.split(",") if processing == "queued" else [""])
+    ]
+    for engine, mode, processing, workers in configurations:
+        if True:
             with tempfile.TemporaryDirectory() as tmp:
                 env = {**os.environ, "BOB_BENCH_ENGINE": engine, "PYTHONPATH": str(ROOT)}
+                if processing == "queued":
+                    env["BOB_BENCH_QUEUE"] = f"bob-bench-{os.getpid()}-{engine}-{mode}-{workers}"
+                    env["BOB_BENCH_WORKERS"] = workers
                 if engine == "postgres":
                     env["BOB_BENCH_DB"] = "bob_payments_bench"
                     _postgres(f"DROP DATABASE IF EXISTS {env['BOB_BENCH_DB']}")
@@ -197,14 +244,17 @@ def main() -> int:
                         _postgres(f"DROP DATABASE IF EXISTS {env['BOB_BENCH_DB']}")
             result = json.loads(output.strip().splitlines()[-1])
             app, base = result["app"], result["baseline"]
+            label_mode = f"{mode} {processing}"
             for label, figures in (("app", app), ("baseline", base)):
                 calls = f"{figures['stripe_calls_per_event']:.2f}" if "stripe_calls_per_event" in figures else ""
                 print(
-                    f"{engine:10} {mode:10} {label:9} {figures['events_per_second']:9.0f} "
+                    f"{engine:10} {label_mode:16} {label:9} {figures['events_per_second']:9.0f} "
                     f"{figures['p50_ms']:8.2f} {figures['p99_ms']:8.2f} {calls:>19}"
                 )
             ratio = app["events_per_second"] / base["events_per_second"]
-            print(f"{'':21} app / baseline: {ratio:.0%} ({result['processed']}/{result['events']} events applied)")
+            print(f"{'':27} app / baseline: {ratio:.0%} ({result['processed']}/{result['events']} events applied)")
+            if "applied_per_second" in app:
+                print(f"{'':27} applied by {workers} worker process(es): {app['applied_per_second']:.0f} events/s")
     return 0
 
 

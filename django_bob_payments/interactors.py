@@ -76,7 +76,7 @@ from django_bob_payments.services import (
 from django_bob_payments.services.events import EventApplier
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport, terms_digest
 from django_bob_payments.services.vies import VatCheck
-from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox
+from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, stored_head
 
 logger = logging.getLogger(__name__)
 
@@ -626,10 +626,10 @@ class PaymentInteractor:
 
     def apply_queued_webhook_event(self, pk: int) -> WebhookEvent | None:
         """What a worker of the queued mode runs: apply the stored event ``pk`` (see ``WebhookInbox.apply_queued``)."""
-        provider = WebhookEvent.objects.filter(pk=pk).values_list("provider", flat=True).first()
-        if provider is None:
+        head = stored_head(pk)
+        if head is None:
             return None
-        return self.get_webhook_inbox(provider).apply_queued(pk)
+        return self.get_webhook_inbox(head.provider).apply_queued(pk, head)
 
     def sweep_webhook_events(self, older_than: datetime.timedelta | None = None) -> int:
         """

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.models import Model, QuerySet, signals
+from django.db.models import BinaryField, Model, QuerySet, signals
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
@@ -191,3 +191,75 @@ def _update_statement(model: type[Model], fields: tuple[str, ...] | None, using:
     quote = connections[using].ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
     return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s", targets
+
+
+_INSERTS: dict[tuple[type[Model], str], tuple[str, list[Any], bool] | None] = {}
+
+
+def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS) -> None:
+    """
+    ``obj.save(force_insert=True)`` for a new row with an automatic primary key, with the
+    INSERT statement built once per model: the same signals, ``auto_now_add`` values and
+    primary key set on ``obj``; an IntegrityError as the ORM raises it.
+    """
+    model = type(obj)
+    key = (model, using)
+    if key not in _INSERTS:
+        _INSERTS[key] = _insert_statement(model, using)
+    prepared = _INSERTS[key]
+    if prepared is None or obj.pk is not None:
+        obj.save(force_insert=True, using=using)
+        return
+    sql, targets, returning = prepared
+    connection = connections[using]
+    signals.pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=None)
+    params = []
+    for field in targets:
+        value = field.pre_save(obj, True)
+        if hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save"):
+            obj.save(force_insert=True, using=using)
+            return
+        params.append(field.get_db_prep_save(value, connection=connection))
+    meta = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            (pk,) = connection.ops.fetch_returned_insert_columns(cursor, ())
+        else:
+            pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+    for converter in meta.pk.get_db_converters(connection):
+        pk = converter(pk, meta.pk, connection)
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = using
+    signals.post_save.send(sender=model, instance=obj, created=True, raw=False, using=using, update_fields=None)
+
+
+def _insert_statement(model: type[Model], using: str) -> tuple[str, list[Any], bool] | None:
+    meta = model._meta
+    connection = connections[using]
+    if meta.parents or meta.proxy or not meta.pk.db_returning:
+        return None
+    targets = [field for field in meta.concrete_fields if field is not meta.pk]
+    placeholders = []
+    for field in targets:
+        if field.db_returning:
+            return None
+        if isinstance(field, BinaryField) and not field.null:
+            # Bytes, never NULL: the placeholder the database takes for them ("_binary %s" on MySQL).
+            placeholders.append(connection.ops.binary_placeholder_sql(b""))
+        elif hasattr(field, "get_placeholder"):
+            return None
+        else:
+            placeholders.append("%s")
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in targets)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(placeholders)})"
+    if connection.features.can_return_columns_from_insert:
+        returning, params = connection.ops.return_insert_columns([meta.pk])
+        if params:
+            return None
+        return f"{sql} {returning}", targets, True
+    if connection.vendor == "postgresql":
+        return None  # its last_insert_id is a query more: the ORM does better
+    return sql, targets, False

@@ -193,3 +193,31 @@ def test_save_fields_hands_expressions_to_the_orm(subscriptions):
     subscription.quantity = F("quantity") + 2
     save_fields(subscription, ("quantity",))
     assert Subscription.objects.get(pk=subscription.pk).quantity == 3
+
+
+def test_insert_row_writes_what_save_writes(django_assert_num_queries):
+    from django.db import IntegrityError
+
+    from django_bob_payments.models import WebhookEvent
+    from django_bob_payments.prepared import _INSERTS, insert_row
+
+    def event(event_id):
+        return WebhookEvent(
+            provider="stripe", event_id=event_id, type="t", created=1, body=b"\x00{}\xff", status="pending"
+        )
+
+    saved, inserted = event("evt_1"), event("evt_2")
+    saved.save(force_insert=True)
+    insert_row(event("evt_0"))  # built once
+    assert _INSERTS[(WebhookEvent, "default")] is not None, "the ORM did the insert"
+    with django_assert_num_queries(1):
+        insert_row(inserted)
+    assert inserted.pk == saved.pk + 2 and not inserted._state.adding
+    assert inserted.received_at is not None  # auto_now_add, as with save()
+    one, two = fields(WebhookEvent.objects.get(pk=saved.pk)), fields(WebhookEvent.objects.get(pk=inserted.pk))
+    for name in ("id", "event_id", "received_at"):
+        one.pop(name), two.pop(name)
+    assert one == two
+    assert bytes(WebhookEvent.objects.get(pk=inserted.pk).body) == b"\x00{}\xff"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row(event("evt_2"))

@@ -46,7 +46,7 @@ from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import Customer, ExternalCustomer, WebhookEvent
-from django_bob_payments.prepared import PreparedQuery
+from django_bob_payments.prepared import PreparedQuery, insert_row, save_fields
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
 from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services.events import ApplyContext, EventApplier, local_pk
@@ -60,6 +60,25 @@ LOCKED_CUSTOMER = PreparedQuery(
         .order_by()[:1]
     )
 )
+# A stored event, locked; its head (what a worker needs to pick its inbox); the pending
+# events of its customer received before it.
+LOCKED_EVENT = PreparedQuery(lambda pk: WebhookEvent.objects.select_for_update().filter(pk=pk).order_by()[:1])
+EVENT_HEAD = PreparedQuery(
+    lambda pk: WebhookEvent.objects.filter(pk=pk).only("pk", "provider", "customer_key", "status").order_by()[:1]
+)
+EARLIER_PENDING = PreparedQuery(
+    lambda provider, key, pk: (
+        WebhookEvent.objects.filter(provider=provider, customer_key=key, status=WebhookEvent.Status.PENDING, pk__lt=pk)
+        .only("pk")
+        .order_by("pk")
+    )
+)
+
+
+def stored_head(pk: int) -> WebhookEvent | None:
+    """The stored event ``pk`` with only its provider, customer and status loaded; None if gone."""
+    return EVENT_HEAD.first(pk)
+
 
 Status = WebhookEvent.Status
 FINAL_STATUSES = (Status.PROCESSED, Status.IGNORED, Status.REJECTED)
@@ -139,6 +158,19 @@ def storable(text: str) -> str:
     return text
 
 
+def _insert_alone(row: WebhookEvent) -> None:
+    """
+    Insert ``row`` in a statement of its own: outside a transaction a single INSERT is one
+    already (no BEGIN and COMMIT to wait for); inside one, in a savepoint, so that a
+    duplicate's IntegrityError leaves the outer transaction usable.
+    """
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            insert_row(row)
+    else:
+        insert_row(row)
+
+
 def _error_text(err: BaseException) -> str:
     """The error for the event's record: its type, message and where it was raised."""
     frames = traceback.extract_tb(err.__traceback__)
@@ -210,8 +242,7 @@ class WebhookInbox:
             return self._store_unapplied(event, body, status, rejection or "no handler for this event type")
         row = self._row(event, body, status=Status.PENDING)
         try:
-            with transaction.atomic():
-                row.save(force_insert=True)
+            _insert_alone(row)
         except IntegrityError:
             return ReceiveResult(WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id), True)
         return ReceiveResult(row)
@@ -240,8 +271,7 @@ class WebhookInbox:
     def _store_unapplied(self, event: ProviderEvent, body: bytes, status: str, why: str) -> ReceiveResult:
         row = self._row(event, body, status=status, outcome=why, processed_at=timezone.now())
         try:
-            with transaction.atomic():
-                row.save(force_insert=True)
+            _insert_alone(row)
         except IntegrityError:
             return ReceiveResult(WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id), True)
         return ReceiveResult(row)
@@ -259,7 +289,7 @@ class WebhookInbox:
             )
             try:
                 # The last statement of the transaction: a failure rolls back all of it.
-                row.save(force_insert=True)
+                insert_row(row)
             except IntegrityError as err:
                 raise DuplicateEvent from err
         self._send(context, row)
@@ -270,8 +300,7 @@ class WebhookInbox:
         status = self._log_failure(event.event_id, event.type, err)
         row = self._row(event, body, status=status, attempts=1, last_error=_error_text(err))
         try:
-            with transaction.atomic():
-                row.save(force_insert=True)
+            _insert_alone(row)
         except IntegrityError:
             # Stored already: by an earlier delivery that failed too (count this attempt), or
             # by a concurrent one that succeeded (its record stands).
@@ -319,7 +348,9 @@ class WebhookInbox:
     def _apply_stored(self, pk: int, resolved: ResolvedCustomer | None) -> WebhookEvent:
         """One try at applying a stored event, in a transaction that holds its row."""
         with transaction.atomic():
-            row = WebhookEvent.objects.select_for_update().get(pk=pk)
+            row = LOCKED_EVENT.first(pk)
+            if row is None:
+                raise WebhookEvent.DoesNotExist(f"No stored webhook event {pk}.")
             if row.status in FINAL_STATUSES:
                 return row
             event = self.provider.parse_event(row.payload)
@@ -328,7 +359,7 @@ class WebhookInbox:
                 row.status = Status.REJECTED if rejection else Status.IGNORED
                 row.outcome = rejection or "no handler for this event type"
                 row.processed_at = timezone.now()
-                row.save(update_fields=["status", "outcome", "processed_at"])
+                save_fields(row, ("status", "outcome", "processed_at"))
                 return row
             if event.unreadable:
                 raise WebhookHandlingError(event.unreadable, provider=event.provider, code="unreadable_event")
@@ -338,29 +369,27 @@ class WebhookInbox:
             row.outcome = storable("; ".join(context.notes))
             row.last_error = ""
             row.processed_at = timezone.now()
-            row.save(update_fields=["status", "attempts", "outcome", "last_error", "processed_at"])
+            save_fields(row, ("status", "attempts", "outcome", "last_error", "processed_at"))
         self._send(context, row)
         return row
 
-    def apply_queued(self, pk: int) -> WebhookEvent | None:
+    def apply_queued(self, pk: int, head: WebhookEvent | None = None) -> WebhookEvent | None:
         """
         Apply a stored event for a worker of a queued mode, after the events of its customer
         received before it that no worker has applied yet, so that a customer's events are
         applied in the order they came, however many workers run. Each is applied under its
         row's lock (``apply_stored``): a worker that reaches an event another one holds
-        waits for it, then finds it applied. None when no such event is stored (purged).
+        waits for it, then finds it applied. None when no such event is stored (purged);
+        ``head`` is the event's ``stored_head`` when the caller read it already.
         """
-        row = WebhookEvent.objects.filter(pk=pk).only("pk", "provider", "customer_key", "status").first()
+        row = head or stored_head(pk)
         if row is None:
             return None
         if row.status in FINAL_STATUSES:
             return row
         if row.customer_key:
-            earlier = WebhookEvent.objects.filter(
-                provider=row.provider, customer_key=row.customer_key, status=Status.PENDING, pk__lt=row.pk
-            )
-            for earlier_pk in earlier.order_by("pk").values_list("pk", flat=True):
-                self.apply_stored(earlier_pk)
+            for earlier in EARLIER_PENDING.all(row.provider, row.customer_key, row.pk):
+                self.apply_stored(earlier.pk)
         return self.apply_stored(pk)
 
     def unapplied(self, older_than: datetime.timedelta) -> list[int]:
