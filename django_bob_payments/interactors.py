@@ -23,7 +23,9 @@ takes effect at once.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
+import json
 import logging
 from typing import Any
 
@@ -60,7 +62,12 @@ from django_bob_payments.models import (
     WebhookEvent,
 )
 from django_bob_payments.providers import PaymentProvider, get_provider
-from django_bob_payments.providers.base import CUSTOMER_METADATA_KEY, ORDER_METADATA_KEY, CheckoutRequest
+from django_bob_payments.providers.base import (
+    CUSTOMER_METADATA_KEY,
+    ORDER_METADATA_KEY,
+    CheckoutRequest,
+    ProviderEvent,
+)
 from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services import (
     BillingService,
@@ -74,6 +81,7 @@ from django_bob_payments.services import (
     SubscriptionService,
 )
 from django_bob_payments.services.events import EventApplier
+from django_bob_payments.services.reconcile import Drift, ReconcileReport, SubscriptionComparer
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport, terms_digest
 from django_bob_payments.services.vies import VatCheck
 from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, stored_head
@@ -81,6 +89,16 @@ from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, s
 logger = logging.getLogger(__name__)
 
 WEBHOOK_MODES = ("inline", "celery", "tasks")
+
+
+@dataclasses.dataclass
+class BackfillReport:
+    """What ``backfill_webhook_events`` found: events listed, already stored, fed to the inbox."""
+
+    listed: int = 0
+    known: int = 0
+    fed: int = 0
+    failed: list[WebhookEvent] = dataclasses.field(default_factory=list)
 
 
 def webhook_processing() -> str:
@@ -630,6 +648,108 @@ class PaymentInteractor:
         if head is None:
             return None
         return self.get_webhook_inbox(head.provider).apply_queued(pk, head)
+
+    def backfill_webhook_events(
+        self, since: datetime.datetime, *, undelivered_only: bool = True, provider_name: str = "stripe"
+    ) -> BackfillReport:
+        """
+        Feed the events the provider holds since ``since`` that the inbox never stored
+        through the inbox, oldest first, as if they had just been delivered (applied inline,
+        or handed to the queued mode's workers): after an outage of the endpoint, or of the
+        site. Stripe keeps 30 days of events; ``undelivered_only`` lists only those an
+        endpoint has not received (``delivery_success=false``). Events stored already,
+        whatever their status, are left to ``processwebhooks``.
+        """
+        inbox = self.get_webhook_inbox(provider_name)
+        report = BackfillReport()
+        missing: list[dict[str, Any]] = []
+        page: list[dict[str, Any]] = []
+
+        def keep_missing() -> None:
+            stored = set(
+                WebhookEvent.objects.filter(
+                    provider=provider_name, event_id__in=[event.get("id") for event in page]
+                ).values_list("event_id", flat=True)
+            )
+            missing.extend(event for event in page if event.get("id") not in stored)
+            report.known += sum(1 for event in page if event.get("id") in stored)
+            page.clear()
+
+        for event in inbox.provider.iter_events(int(since.timestamp()), undelivered_only=undelivered_only):
+            report.listed += 1
+            page.append(event)
+            if len(page) == 100:
+                keep_missing()
+        keep_missing()
+        # The provider lists newest first; the inbox takes them in the order they happened.
+        for event in reversed(missing):
+            body = json.dumps(event, separators=(",", ":")).encode()
+            if webhook_processing() == "inline":
+                result = inbox.receive(event, body)
+            else:
+                result = inbox.store(event, body)
+                if result.to_apply:
+                    self.enqueue_webhook_event(result.event)
+            report.fed += 1
+            if result.event.status in (WebhookEvent.Status.FAILED, WebhookEvent.Status.WAITING):
+                report.failed.append(result.event)
+        return report
+
+    def reconcile_billing(self, *, apply: bool = False, provider_name: str = "stripe") -> ReconcileReport:
+        """
+        Compare every subscription at the provider with the local one, in pages (one request
+        per 100), and with ``apply`` repair each difference through the webhook inbox: a
+        synthetic ``customer.subscription.updated`` event of this second carrying the
+        provider's object, applied by the same handler under the same lock. An ended local
+        subscription is never revived (the handler's rule); such drift is reported only.
+        """
+        inbox = self.get_webhook_inbox(provider_name)
+        provider = inbox.provider
+        comparer = SubscriptionComparer(provider_name)
+        report = ReconcileReport()
+        now = int(timezone.now().timestamp())
+        page: list[tuple[dict[str, Any], ProviderEvent]] = []
+
+        def flush() -> None:
+            drift = {found.external_id: found for found in comparer.compare_page([event.data for _, event in page])}
+            applied = []
+            for payload, event in page:
+                found = drift.get(event.data["external_id"])
+                if found is None:
+                    continue
+                report.drift.append(found)
+                if apply:
+                    result = inbox.receive(payload)
+                    found.note = result.event.last_error or result.event.outcome
+                    applied.append(event.data)
+            if applied:
+                # Repaired when nothing differs any more (a handler may refuse: an ended subscription).
+                left = {found.external_id for found in comparer.compare_page(applied)}
+                for found in report.drift[-len(applied) :]:
+                    found.repaired = found.external_id not in left
+            page.clear()
+
+        for remote in provider.iter_subscriptions():
+            report.compared += 1
+            payload = {
+                "id": f"evt_reconcile_{remote.get('id')}_{now}",
+                "object": "event",
+                "type": "customer.subscription.updated",
+                "api_version": getattr(provider, "api_version", None),
+                "created": now,
+                "livemode": bool(remote.get("livemode", False)),
+                "data": {"object": remote},
+            }
+            event = provider.parse_event(payload)
+            if event.unreadable:
+                report.drift.append(Drift(str(remote.get("id")), [f"unreadable: {event.unreadable}"]))
+                continue
+            page.append((payload, event))
+            if len(page) == 100:
+                flush()
+        flush()
+        report.not_at_provider = comparer.missing_at_provider()
+        return report
 
     def sweep_webhook_events(self, older_than: datetime.timedelta | None = None) -> int:
         """

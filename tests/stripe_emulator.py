@@ -163,7 +163,10 @@ class StripeEmulator:
                 "billing_portal.session": {},
                 "subscription": {},
                 "subscription_schedule": {},
+                "event": {},
             }
+            # Events whose delivery to every endpoint failed (Stripe's delivery_success=false).
+            self.undelivered_events: set[str] = set()
             self.tax_ids_by_customer: dict[str, list[dict[str, Any]]] = {}
             self.session_requests: dict[str, dict[str, Any]] = {}
             self._position_cache: dict[str, dict[str, int]] = {}
@@ -212,6 +215,13 @@ class StripeEmulator:
         """One object as the emulator holds it (changes to it are Stripe's state)."""
         with self.lock:
             return self.objects[kind][object_id]
+
+    def record_event(self, event: dict[str, Any], *, delivered: bool = True) -> None:
+        """Keep ``event`` for the Events API (Stripe keeps 30 days), as delivered or not."""
+        with self.lock:
+            self.objects["event"][event["id"]] = event
+            if not delivered:
+                self.undelivered_events.add(event["id"])
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         """The live objects of a kind, oldest first."""
@@ -393,6 +403,37 @@ class StripeEmulator:
             cached = {object_id: index for index, object_id in enumerate(self.objects[kind])}
             self._position_cache[kind] = cached
         return cached
+
+    # Events
+
+    def list_events(self, params: dict) -> dict:
+        self._check_params(params, _allowed("EventListParams"))
+        created = params.get("created")
+        bounds = created if isinstance(created, dict) else {} if created is None else {"eq": created}
+        unknown = set(bounds) - {"gt", "gte", "lt", "lte", "eq"}
+        if unknown:
+            raise EmulatedError(400, f"Received unknown parameter: created[{sorted(unknown)[0]}]", param="created")
+        limits = {name: _int(value, f"created[{name}]") for name, value in bounds.items()}
+        delivered = params.get("delivery_success")
+        delivered = None if delivered is None else _bool(delivered, "delivery_success")
+        types = params.get("types") or ([params["type"]] if params.get("type") else None)
+
+        def matches(event: dict) -> bool:
+            at = event["created"]
+            if any(
+                (name == "gt" and not at > value)
+                or (name == "gte" and not at >= value)
+                or (name == "lt" and not at < value)
+                or (name == "lte" and not at <= value)
+                or (name == "eq" and at != value)
+                for name, value in limits.items()
+            ):
+                return False
+            if delivered is not None and (event["id"] not in self.undelivered_events) != delivered:
+                return False
+            return types is None or event["type"] in types
+
+        return self._list("event", params, matches, "/v1/events")
 
     # Customers
 
@@ -1024,6 +1065,7 @@ class StripeEmulator:
 
 
 _ROUTE_TABLE = [
+    ("GET", "/v1/events", "list_events"),
     ("POST", "/v1/customers", "create_customer"),
     ("GET", "/v1/customers", "list_customers"),
     ("GET", "/v1/customers/:id", "retrieve_customer"),

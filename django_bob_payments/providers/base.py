@@ -236,6 +236,21 @@ class PaymentProvider(ABC):
     def parse_event(self, payload: dict[str, Any]) -> ProviderEvent:
         """Normalize a verified payload. Raises WebhookVerificationError when it is not an event."""
 
+    def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
+        """
+        Every subscription the provider holds, ended ones included, as the object a
+        subscription event carries (a page of 100 per request). None for a provider without them.
+        """
+        return iter(())
+
+    def iter_events(self, since: int, *, undelivered_only: bool = True) -> Iterator[dict[str, Any]]:
+        """
+        The events the provider still holds that were created at or after ``since`` (Unix
+        time), newest first, as the payloads a webhook would carry; when ``undelivered_only``,
+        only those an endpoint has not received yet. A provider without an events API has none.
+        """
+        return iter(())
+
     # Checkout, portal and subscription changes
 
     @abstractmethod

@@ -1,6 +1,7 @@
 """
 ``python manage.py processwebhooks``: apply stored webhook events again (the failed and
-waiting ones, or those named), summarize the inbox, and purge old processed events.
+waiting ones, or those named), hand out what queued workers left (``--sweep``), fetch what
+was never delivered (``--backfill``), summarize the inbox, and purge old processed events.
 """
 
 from __future__ import annotations
@@ -13,10 +14,26 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from django_bob_payments.exceptions import BobPaymentsError
 from django_bob_payments.interactors import get_payment_interactor
 from django_bob_payments.models import WebhookEvent
 
 Status = WebhookEvent.Status
+
+AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_age(text: str | None) -> datetime.timedelta:
+    """``3d``, ``12h`` or ``90m`` as a duration; a CommandError for anything else or beyond 30 days."""
+    if not text:
+        raise CommandError("--backfill needs --since, such as --since 3d.")
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in AGE_UNITS or not number.isascii() or not number.isdigit():
+        raise CommandError(f"--since {text!r}: write a number of days, hours or minutes, such as 3d, 12h or 90m.")
+    age = datetime.timedelta(**{AGE_UNITS[unit]: int(number)})
+    if age > datetime.timedelta(days=30):
+        raise CommandError(f"--since {text!r}: Stripe keeps events for 30 days; ask for 30d or less.")
+    return age
 
 
 class Command(BaseCommand):
@@ -45,6 +62,22 @@ class Command(BaseCommand):
             help="With --sweep: the age of the events to hand out again (default: WEBHOOK_SWEEP_AFTER).",
         )
         parser.add_argument(
+            "--backfill",
+            action="store_true",
+            help="List the provider's events since --since that were not delivered, and feed those never "
+            "stored through the inbox (after an outage). Stripe keeps 30 days of events.",
+        )
+        parser.add_argument(
+            "--since",
+            metavar="AGE",
+            help="With --backfill: how far back, as 3d, 12h or 90m (at most 30d).",
+        )
+        parser.add_argument(
+            "--all-events",
+            action="store_true",
+            help="With --backfill: every event since --since, not only the undelivered ones.",
+        )
+        parser.add_argument(
             "--summary",
             action="store_true",
             help="Only print the number of events by status and the oldest waiting and failed ones.",
@@ -65,6 +98,9 @@ class Command(BaseCommand):
         purge_days: int | None,
         sweep: bool = False,
         older_than: float | None = None,
+        backfill: bool = False,
+        since: str | None = None,
+        all_events: bool = False,
         **options: Any,
     ) -> None:
         if summary:
@@ -74,6 +110,11 @@ class Command(BaseCommand):
         verbosity = options["verbosity"]
         if older_than is not None and not sweep:
             raise CommandError("--older-than goes with --sweep.")
+        if (since is not None or all_events) and not backfill:
+            raise CommandError("--since and --all-events go with --backfill.")
+        if backfill:
+            self.backfill(parse_age(since), undelivered_only=not all_events, verbosity=verbosity)
+            return
         if sweep:
             if older_than is not None and older_than < 0:
                 raise CommandError("--older-than must be 0 or more minutes.")
@@ -114,6 +155,23 @@ class Command(BaseCommand):
                 self.stdout.write(f"{result.event_id} ({result.type}): {result.status}")
         if failed:
             raise CommandError(f"{failed} event(s) failed again.")
+
+    def backfill(self, age: datetime.timedelta, *, undelivered_only: bool, verbosity: int) -> None:
+        interactor = get_payment_interactor()
+        try:
+            report = interactor.backfill_webhook_events(timezone.now() - age, undelivered_only=undelivered_only)
+        except ImproperlyConfigured as err:
+            raise CommandError(str(err)) from err
+        except BobPaymentsError as err:
+            raise CommandError(f"The provider's events could not be listed: {err}") from err
+        if verbosity:
+            self.stdout.write(
+                f"Listed {report.listed} event(s): {report.known} stored already, {report.fed} fed to the inbox."
+            )
+        for event in report.failed:
+            self.stderr.write(f"{event.event_id} ({event.type}) {event.status}: {event.last_error}")
+        if report.failed:
+            raise CommandError(f"{len(report.failed)} backfilled event(s) could not be applied.")
 
     def summarize(self) -> None:
         """The inbox at a glance, for monitoring: counts by status, the oldest unapplied events."""

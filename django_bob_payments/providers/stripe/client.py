@@ -241,6 +241,19 @@ class StripeAPI:
                 return
             params["starting_after"] = page["data"][-1]["id"]
 
+    def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
+        yield from self._paginate("/v1/subscriptions", {"status": "all"})
+
+    # Events
+
+    def iter_events(self, since: int, *, undelivered_only: bool = True) -> Iterator[dict[str, Any]]:
+        # Stripe keeps 30 days of events; delivery_success=false lists those some endpoint has
+        # not received yet (still pending, or failed). Each is the payload a webhook carries.
+        params: dict[str, Any] = {"created": {"gte": since}}
+        if undelivered_only:
+            params["delivery_success"] = False
+        yield from self._paginate("/v1/events", params)
+
     # Checkout, portal and subscription changes
 
     def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
