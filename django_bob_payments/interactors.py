@@ -45,6 +45,7 @@ from django_bob_payments.exceptions import (
     ProviderError,
     ProviderTimeout,
     PurchaseNotAllowed,
+    WebhookVerificationError,
 )
 from django_bob_payments.models import (
     BillingEmail,
@@ -99,6 +100,7 @@ class BackfillReport:
     known: int = 0
     fed: int = 0
     failed: list[WebhookEvent] = dataclasses.field(default_factory=list)
+    refused: list[str] = dataclasses.field(default_factory=list)
 
 
 def webhook_processing() -> str:
@@ -606,7 +608,10 @@ class PaymentInteractor:
         when the payload is not a Stripe event. In a queued mode (``WEBHOOK_PROCESSING``)
         the event is stored pending and handed to a worker instead of applied here.
         """
-        inbox = self.get_webhook_inbox("stripe")
+        return self._take_event(self.get_webhook_inbox("stripe"), payload, body)
+
+    def _take_event(self, inbox: WebhookInbox, payload: dict[str, Any], body: bytes | None) -> ReceiveResult:
+        """Apply a verified event here (inline), or store it and hand it to a worker (queued)."""
         if webhook_processing() == "inline":
             return inbox.receive(payload, body)
         result = inbox.store(payload, body)
@@ -684,12 +689,12 @@ class PaymentInteractor:
         # The provider lists newest first; the inbox takes them in the order they happened.
         for event in reversed(missing):
             body = json.dumps(event, separators=(",", ":")).encode()
-            if webhook_processing() == "inline":
-                result = inbox.receive(event, body)
-            else:
-                result = inbox.store(event, body)
-                if result.to_apply:
-                    self.enqueue_webhook_event(result.event)
+            try:
+                result = self._take_event(inbox, event, body)
+            except WebhookVerificationError as err:
+                # Not an event the inbox can store (as a webhook with that body would be refused).
+                report.refused.append(f"{str(event.get('id'))[:64]}: {err.args[0]}")
+                continue
             report.fed += 1
             if result.event.status in (WebhookEvent.Status.FAILED, WebhookEvent.Status.WAITING):
                 report.failed.append(result.event)

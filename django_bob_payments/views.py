@@ -34,6 +34,7 @@ from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import (
     ActionNotAllowed,
     BillingPermissionDenied,
+    BobPaymentsImproperlyConfigured,
     NotAtProvider,
     ProviderError,
     ProviderTimeout,
@@ -93,6 +94,12 @@ def _refused(err: WebhookVerificationError) -> JsonResponse:
     return _refuse(err.args[0], err.code, status=500 if err.code == "not_configured" else 400)
 
 
+def _misconfigured(err: BobPaymentsImproperlyConfigured) -> JsonResponse:
+    """Our configuration (a queued mode without its engine): a JSON 500, so Stripe retries once it is fixed."""
+    logger.error("A Stripe webhook could not be handled: %s", err)
+    return _refuse("Webhooks are not configured correctly on this site.", "not_configured", status=500)
+
+
 def _method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
     response = JsonResponse(
         {"detail": f'Method "{request.method}" not allowed.', "code": "method_not_allowed"}, status=405
@@ -124,6 +131,8 @@ class StripeWebhookView(View):
             result = get_payment_interactor().handle_webhook_from_stripe(payload, body)
         except WebhookVerificationError as err:
             return _refused(err)
+        except BobPaymentsImproperlyConfigured as err:
+            return _misconfigured(err)
         return _answer(result)
 
 
@@ -148,6 +157,8 @@ class AsyncStripeWebhookView(View):
             result = await get_payment_interactor().ahandle_webhook_from_stripe(payload, body)
         except WebhookVerificationError as err:
             return _refused(err)
+        except BobPaymentsImproperlyConfigured as err:
+            return _misconfigured(err)
         return _answer(result)
 
 

@@ -129,3 +129,13 @@ def test_the_provider_down_is_a_command_error(stripe_emulator):
     stripe_emulator.fail("GET", "/v1/events", status=500, times=10)
     with pytest.raises(CommandError, match="could not be listed"):
         call_command("processwebhooks", "--backfill", "--since", "3d")
+
+
+def test_a_listed_object_that_is_no_event_is_refused_and_reported(client, stripe_emulator, lifecycle, capsys):
+    broken = {**lifecycle.customer_created, "id": "evt_broken", "created": lifecycle.t0 + 50, "type": "Not A Type"}
+    outage(client, stripe_emulator, [lifecycle.customer_created, broken], delivered=0)
+    with pytest.raises(CommandError, match="1 backfilled event"):
+        call_command("processwebhooks", "--backfill", "--since", "3d")
+    assert "refused evt_broken: The event's type is not an event type" in capsys.readouterr().err
+    # The others were fed.
+    assert WebhookEvent.objects.get().event_id == lifecycle.customer_created["id"]

@@ -166,3 +166,13 @@ def test_the_sweep_options_are_checked():
         call_command("processwebhooks", "--older-than", "5")
     with pytest.raises(CommandError, match="0 or more"):
         call_command("processwebhooks", "--sweep", "--older-than", "-1")
+
+
+def test_a_delivery_while_the_engine_is_missing_is_a_json_500(client, mode, monkeypatch, lifecycle):
+    mode("celery")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "celery" else real(name, *a))
+    response = post_event(client, lifecycle.customer_created)
+    # Our configuration, not Stripe's mistake: a 500, so that Stripe delivers it again once fixed.
+    assert response.status_code == 500
+    assert response.json() == {"error": "Webhooks are not configured correctly on this site.", "code": "not_configured"}

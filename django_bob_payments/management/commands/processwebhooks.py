@@ -170,8 +170,10 @@ class Command(BaseCommand):
             )
         for event in report.failed:
             self.stderr.write(f"{event.event_id} ({event.type}) {event.status}: {event.last_error}")
-        if report.failed:
-            raise CommandError(f"{len(report.failed)} backfilled event(s) could not be applied.")
+        for refusal in report.refused:
+            self.stderr.write(f"refused {refusal}")
+        if report.failed or report.refused:
+            raise CommandError(f"{len(report.failed) + len(report.refused)} backfilled event(s) could not be applied.")
 
     def summarize(self) -> None:
         """The inbox at a glance, for monitoring: counts by status, the oldest unapplied events."""
