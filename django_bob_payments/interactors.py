@@ -82,7 +82,13 @@ from django_bob_payments.services import (
     SubscriptionService,
 )
 from django_bob_payments.services.events import EventApplier
-from django_bob_payments.services.reconcile import Drift, ReconcileReport, SubscriptionComparer
+from django_bob_payments.services.reconcile import (
+    INVOICE_EVENT_TYPES,
+    Drift,
+    InvoiceComparer,
+    ReconcileReport,
+    SubscriptionComparer,
+)
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport, terms_digest
 from django_bob_payments.services.vies import VatCheck
 from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, stored_head
@@ -702,59 +708,75 @@ class PaymentInteractor:
 
     def reconcile_billing(self, *, apply: bool = False, provider_name: str = "stripe") -> ReconcileReport:
         """
-        Compare every subscription at the provider with the local one, in pages (one request
-        per 100), and with ``apply`` repair each difference through the webhook inbox: a
-        synthetic ``customer.subscription.updated`` event of this second carrying the
-        provider's object, applied by the same handler under the same lock. An ended local
-        subscription is never revived (the handler's rule); such drift is reported only.
+        Compare every subscription and invoice at the provider with the local one, in pages
+        (one request per 100), and with ``apply`` repair each difference through the webhook
+        inbox: a synthetic event of this second carrying the provider's object
+        (``customer.subscription.updated``; for an invoice, the event of its status),
+        applied by the same handler under the same lock. What the handlers refuse (reviving
+        an ended subscription, moving an invoice back) is reported, not repaired.
         """
         inbox = self.get_webhook_inbox(provider_name)
         provider = inbox.provider
-        comparer = SubscriptionComparer(provider_name)
         report = ReconcileReport()
         now = int(timezone.now().timestamp())
-        page: list[tuple[dict[str, Any], ProviderEvent]] = []
-
-        def flush() -> None:
-            drift = {found.external_id: found for found in comparer.compare_page([event.data for _, event in page])}
-            applied = []
-            for payload, event in page:
-                found = drift.get(event.data["external_id"])
-                if found is None:
+        kinds = (
+            ("subscription", provider.iter_subscriptions, SubscriptionComparer(provider_name)),
+            ("invoice", provider.iter_invoices, InvoiceComparer(provider_name)),
+        )
+        for kind, listing, comparer in kinds:
+            page: list[tuple[dict[str, Any], ProviderEvent]] = []
+            for remote in listing():
+                report.compared[kind] += 1
+                event_type = (
+                    "customer.subscription.updated"
+                    if kind == "subscription"
+                    else INVOICE_EVENT_TYPES.get(str(remote.get("status")), "invoice.finalized")
+                )
+                payload = {
+                    "id": f"evt_reconcile_{remote.get('id')}_{now}",
+                    "object": "event",
+                    "type": event_type,
+                    "api_version": getattr(provider, "api_version", None),
+                    "created": now,
+                    "livemode": bool(remote.get("livemode", False)),
+                    "data": {"object": remote},
+                }
+                event = provider.parse_event(payload)
+                if event.unreadable:
+                    report.drift.append(Drift(str(remote.get("id")), [f"unreadable: {event.unreadable}"]))
                     continue
-                report.drift.append(found)
-                if apply:
-                    result = inbox.receive(payload)
-                    found.note = result.event.last_error or result.event.outcome
-                    applied.append(event.data)
-            if applied:
-                # Repaired when nothing differs any more (a handler may refuse: an ended subscription).
-                left = {found.external_id for found in comparer.compare_page(applied)}
-                for found in report.drift[-len(applied) :]:
-                    found.repaired = found.external_id not in left
-            page.clear()
-
-        for remote in provider.iter_subscriptions():
-            report.compared += 1
-            payload = {
-                "id": f"evt_reconcile_{remote.get('id')}_{now}",
-                "object": "event",
-                "type": "customer.subscription.updated",
-                "api_version": getattr(provider, "api_version", None),
-                "created": now,
-                "livemode": bool(remote.get("livemode", False)),
-                "data": {"object": remote},
-            }
-            event = provider.parse_event(payload)
-            if event.unreadable:
-                report.drift.append(Drift(str(remote.get("id")), [f"unreadable: {event.unreadable}"]))
-                continue
-            page.append((payload, event))
-            if len(page) == 100:
-                flush()
-        flush()
-        report.not_at_provider = comparer.missing_at_provider()
+                page.append((payload, event))
+                if len(page) == 100:
+                    self._reconcile_page(inbox, comparer, page, report, apply)
+            self._reconcile_page(inbox, comparer, page, report, apply)
+            report.not_at_provider.extend(comparer.missing_at_provider())
         return report
+
+    @staticmethod
+    def _reconcile_page(
+        inbox: WebhookInbox,
+        comparer: SubscriptionComparer | InvoiceComparer,
+        page: list[tuple[dict[str, Any], ProviderEvent]],
+        report: ReconcileReport,
+        apply: bool,
+    ) -> None:
+        drift = {found.external_id: found for found in comparer.compare_page([event.data for _, event in page])}
+        applied = []
+        for payload, event in page:
+            found = drift.get(event.data["external_id"])
+            if found is None:
+                continue
+            report.drift.append(found)
+            if apply:
+                result = inbox.receive(payload)
+                found.note = result.event.last_error or result.event.outcome
+                applied.append(event.data)
+        if applied:
+            # Repaired when nothing differs any more (a handler may refuse: an ended subscription).
+            left = {found.external_id for found in comparer.compare_page(applied)}
+            for found in report.drift[-len(applied) :]:
+                found.repaired = found.external_id not in left
+        page.clear()
 
     def sweep_webhook_events(self, older_than: datetime.timedelta | None = None) -> int:
         """

@@ -164,6 +164,7 @@ class StripeEmulator:
                 "subscription": {},
                 "subscription_schedule": {},
                 "event": {},
+                "invoice": {},
             }
             # Events whose delivery to every endpoint failed (Stripe's delivery_success=false).
             self.undelivered_events: set[str] = set()
@@ -222,6 +223,12 @@ class StripeEmulator:
             self.objects["event"][event["id"]] = event
             if not delivered:
                 self.undelivered_events.add(event["id"])
+
+    def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Hold ``obj`` as Stripe's state (an invoice Stripe made, say); returns it."""
+        with self.lock:
+            self.objects[kind][obj["id"]] = obj
+            return obj
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         """The live objects of a kind, oldest first."""
@@ -434,6 +441,22 @@ class StripeEmulator:
             return types is None or event["type"] in types
 
         return self._list("event", params, matches, "/v1/events")
+
+    # Invoices (made by tests with put("invoice", ...): the emulator does not bill)
+
+    def list_invoices(self, params: dict) -> dict:
+        self._check_params(params, _allowed("InvoiceListParams"))
+        customer, status, subscription = params.get("customer"), params.get("status"), params.get("subscription")
+
+        def matches(invoice: dict) -> bool:
+            details = (invoice.get("parent") or {}).get("subscription_details") or {}
+            return (
+                (customer is None or invoice["customer"] == customer)
+                and (status is None or invoice["status"] == status)
+                and (subscription is None or details.get("subscription") == subscription)
+            )
+
+        return self._list("invoice", params, matches, "/v1/invoices")
 
     # Customers
 
@@ -1066,6 +1089,7 @@ class StripeEmulator:
 
 _ROUTE_TABLE = [
     ("GET", "/v1/events", "list_events"),
+    ("GET", "/v1/invoices", "list_invoices"),
     ("POST", "/v1/customers", "create_customer"),
     ("GET", "/v1/customers", "list_customers"),
     ("GET", "/v1/customers/:id", "retrieve_customer"),

@@ -243,6 +243,10 @@ class PaymentProvider(ABC):
         """
         return iter(())
 
+    def iter_invoices(self) -> Iterator[dict[str, Any]]:
+        """Every invoice the provider holds, as the object an invoice event carries. None without them."""
+        return iter(())
+
     def iter_events(self, since: int, *, undelivered_only: bool = True) -> Iterator[dict[str, Any]]:
         """
         The events the provider still holds that were created at or after ``since`` (Unix

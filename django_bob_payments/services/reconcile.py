@@ -1,12 +1,14 @@
 """
-Reconciliation: the local subscriptions compared with the provider's, and drift repaired
-through the webhook inbox.
+Reconciliation: the local subscriptions and invoices compared with the provider's, and
+drift repaired through the webhook inbox.
 
-The provider's subscriptions are listed in pages (100 per request, no request per
-subscription). Each is compared, field by field, with the local record; a difference is
-drift. Repairing one means feeding the inbox a synthetic ``customer.subscription.updated``
-event that carries the provider's object as it is now: the same handler, the same customer
-lock and watermarks as a webhook, and an audit record in the inbox (``evt_reconcile_...``).
+The provider's objects are listed in pages (100 per request, no request per object). Each
+is compared, field by field, with the local record; a difference is drift. Repairing one
+means feeding the inbox a synthetic event that carries the provider's object as it is now
+(``customer.subscription.updated``; for an invoice, the event of its status): the same
+handler, the same customer lock and watermarks as a webhook, and an audit record in the
+inbox (``evt_reconcile_...``). What the handlers refuse (reviving an ended subscription,
+moving an invoice back) stays drift.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_bob_payments.models import ExternalPricing, ExternalSubscription, Subscription, SubscriptionItem
+from django_bob_payments.models import ExternalPricing, ExternalSubscription, Invoice, Subscription, SubscriptionItem
 
 # The normalized fields compared with the local subscription's, as timestamps or values.
 TIMESTAMP_FIELDS = ("cancel_at", "canceled_at", "ended_at", "trial_end")
@@ -27,7 +29,7 @@ def _stamp(value: datetime.datetime | None) -> int | None:
 
 @dataclass
 class Drift:
-    """One provider subscription that differs from its local record (or has none)."""
+    """One provider object (a subscription, an invoice) that differs from its local record (or has none)."""
 
     external_id: str
     differences: list[str]
@@ -37,11 +39,11 @@ class Drift:
 
 @dataclass
 class ReconcileReport:
-    compared: int = 0
+    # Objects compared, by kind ("subscription", "invoice").
+    compared: dict[str, int] = field(default_factory=lambda: {"subscription": 0, "invoice": 0})
     drift: list[Drift] = field(default_factory=list)
-    # Local subscriptions whose provider subscription was not listed.
+    # Local objects the provider did not list.
     not_at_provider: list[str] = field(default_factory=list)
-    provider_requests: int = 0
 
 
 class SubscriptionComparer:
@@ -122,4 +124,58 @@ class SubscriptionComparer:
     def missing_at_provider(self) -> list[str]:
         """Local subscriptions linked to this provider that no page listed."""
         held = ExternalSubscription.objects.filter(provider=self.provider_name).values_list("external_id", flat=True)
+        return sorted(set(held) - self.seen)
+
+
+# The normalized invoice fields compared with the local invoice's.
+INVOICE_FIELDS = ("status", "number", "currency", "subtotal", "tax", "total", "amount_paid", "amount_due")
+
+# The event a repair of an invoice in each status is fed as: one the invoice handler reads.
+INVOICE_EVENT_TYPES = {
+    "draft": "invoice.created",
+    "open": "invoice.finalized",
+    "paid": "invoice.paid",
+    "void": "invoice.voided",
+    "uncollectible": "invoice.marked_uncollectible",
+}
+
+
+class InvoiceComparer:
+    """Compares normalized provider invoices with the local ones, a page at a time."""
+
+    def __init__(self, provider_name: str) -> None:
+        self.provider_name = provider_name
+        self.seen: set[str] = set()
+
+    def compare_page(self, page: list[dict[str, Any]]) -> list[Drift]:
+        """``page``: normalized invoices. One query a page."""
+        ids = [data["external_id"] for data in page]
+        self.seen.update(ids)
+        held = {
+            invoice.external_id: invoice
+            for invoice in Invoice.objects.filter(provider=self.provider_name, external_id__in=ids)
+        }
+        found = []
+        for data in page:
+            invoice = held.get(data["external_id"])
+            if invoice is None:
+                found.append(Drift(data["external_id"], ["not recorded locally"]))
+                continue
+            differences = [
+                f"{name} {getattr(invoice, name)} -> {data[name]}"
+                for name in INVOICE_FIELDS
+                if getattr(invoice, name) != data[name]
+            ]
+            if _stamp(invoice.paid_at) != data["paid_at"]:
+                differences.append(f"paid_at {_stamp(invoice.paid_at)} -> {data['paid_at']}")
+            if invoice.provider_subscription_id != data["subscription_external_id"]:
+                differences.append(
+                    f"subscription {invoice.provider_subscription_id or None} -> {data['subscription_external_id']}"
+                )
+            if differences:
+                found.append(Drift(data["external_id"], differences))
+        return found
+
+    def missing_at_provider(self) -> list[str]:
+        held = Invoice.objects.filter(provider=self.provider_name).values_list("external_id", flat=True)
         return sorted(set(held) - self.seen)

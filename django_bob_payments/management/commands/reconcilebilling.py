@@ -1,6 +1,7 @@
 """
-``python manage.py reconcilebilling [--apply]``: compare the local subscriptions with the
-provider's and report the drift; with ``--apply``, repair it through the webhook inbox.
+``python manage.py reconcilebilling [--apply]``: compare the local subscriptions and
+invoices with the provider's and report the drift; with ``--apply``, repair it through the
+webhook inbox.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django_bob_payments.interactors import get_payment_interactor
 
 class Command(BaseCommand):
     help = (
-        "Compare every subscription at Stripe with the local one (a request per 100) and report what "
+        "Compare every subscription and invoice at Stripe with the local one (a request per 100) and report what "
         "differs; --apply repairs it through the same handlers as webhooks. Run it nightly."
     )
 
@@ -33,9 +34,13 @@ class Command(BaseCommand):
         for external_id in report.not_at_provider:
             self.stdout.write(f"{external_id}: recorded locally, not listed by the provider")
         repaired = sum(drift.repaired for drift in report.drift)
-        summary = f"Compared {report.compared} subscription(s): {len(report.drift)} differ"
+        compared = report.compared
+        summary = (
+            f"Compared {compared['subscription']} subscription(s) and {compared['invoice']} invoice(s): "
+            f"{len(report.drift)} differ"
+        )
         if apply:
             summary += f", {repaired} repaired"
         self.stdout.write(summary + f", {len(report.not_at_provider)} not at the provider.")
         if apply and repaired < len(report.drift):
-            raise CommandError(f"{len(report.drift) - repaired} subscription(s) could not be repaired.")
+            raise CommandError(f"{len(report.drift) - repaired} object(s) could not be repaired.")

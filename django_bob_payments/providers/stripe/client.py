@@ -244,6 +244,9 @@ class StripeAPI:
     def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
         yield from self._paginate("/v1/subscriptions", {"status": "all"})
 
+    def iter_invoices(self) -> Iterator[dict[str, Any]]:
+        yield from self._paginate("/v1/invoices", {})
+
     # Events
 
     def iter_events(self, since: int, *, undelivered_only: bool = True) -> Iterator[dict[str, Any]]:
