@@ -30,6 +30,7 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.cache import cache
 from django.db import models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
@@ -96,6 +97,28 @@ from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, s
 logger = logging.getLogger(__name__)
 
 WEBHOOK_MODES = ("inline", "celery", "tasks")
+
+# Seconds a checkout read at the provider is remembered: a session lives at most 24 hours.
+CHECKOUT_READ_SECONDS = 24 * 3600
+
+
+@dataclasses.dataclass
+class CheckoutState:
+    """What ``checkout_state`` answers: the checkout's order, its attempt and its subscription."""
+
+    session_id: str
+    order: Order
+    payment_attempt: PaymentAttempt
+    subscription: Subscription | None
+
+    @property
+    def state(self) -> str:
+        """processing (not settled yet), complete (paid), or the order's end: expired, failed, canceled."""
+        if self.order.status == Order.Status.PAID:
+            return "complete"
+        if self.order.status == Order.Status.PENDING:
+            return "processing"
+        return str(self.order.status)
 
 
 @dataclasses.dataclass
@@ -375,6 +398,71 @@ class PaymentInteractor:
             raise NotAtProvider(
                 f"This pricing could not be sent to {provider.name}; try again.", code="pricing_not_synced"
             ) from None
+
+    def checkout_state(self, customer: Customer, session_id: str) -> CheckoutState | None:
+        """
+        The outcome of one of ``customer``'s checkouts: its order, payment attempt and
+        subscription; None when the customer has no checkout of that ID. While the attempt
+        is still open (the provider's webhook has not arrived), the provider is asked once
+        per session (``retrieve_checkout_session``, shared across processes through the
+        cache), and what it says is applied through the webhook inbox as synthetic events:
+        the same handlers, idempotency and customer lock. The webhook that comes later
+        changes nothing, and sends no second signal.
+        """
+        attempt = (
+            PaymentAttempt.objects.select_related("order")
+            .filter(external_id=session_id, order__customer=customer)
+            .order_by("-pk")
+            .first()
+        )
+        if attempt is None:
+            return None
+        if attempt.status in (PaymentAttempt.Status.CREATED, PaymentAttempt.Status.PENDING) and cache.add(
+            f"bob_payments:checkout-read:{attempt.provider}:{session_id}", True, CHECKOUT_READ_SECONDS
+        ):
+            self._apply_checkout_read(attempt.provider, session_id)
+            attempt.refresh_from_db()
+        order = Order.objects.prefetch_related("payment_attempts").get(pk=attempt.order_id)
+        subscription = (
+            Subscription.objects.select_related("pricing__product").filter(pk=order.subscription_id).first()
+            if order.subscription_id
+            else None
+        )
+        return CheckoutState(session_id=session_id, order=order, payment_attempt=attempt, subscription=subscription)
+
+    def _apply_checkout_read(self, provider_name: str, session_id: str) -> None:
+        """Read the session at the provider and feed what it says to the inbox, as its webhooks would."""
+        inbox = self.get_webhook_inbox(provider_name)
+        session = inbox.provider.retrieve_checkout_session(session_id)
+        if session is None:
+            return
+        subscription = session.get("subscription")
+        events: list[tuple[str, dict[str, Any]]] = []
+        status = session.get("status")
+        if status == "complete":
+            if isinstance(subscription, dict):
+                session = {**session, "subscription": subscription.get("id")}
+            events.append(("checkout.session.completed", session))
+            if isinstance(subscription, dict):
+                events.append(("customer.subscription.created", subscription))
+        elif status == "expired":
+            events.append(("checkout.session.expired", session))
+        now = int(timezone.now().timestamp())
+        for event_type, obj in events:
+            payload = {
+                "id": f"evt_checkout_{obj.get('id')}_{event_type.rsplit('.', 1)[1]}",
+                "object": "event",
+                "type": event_type,
+                "api_version": getattr(inbox.provider, "api_version", None),
+                # As of now: the provider's webhooks of what came before are older.
+                "created": now,
+                "livemode": bool(session.get("livemode", False)),
+                "data": {"object": obj},
+            }
+            result = inbox.receive(payload)
+            if result.failed or result.waiting:
+                logger.warning("The checkout %s read at the provider could not be applied.", session_id)
+                return
 
     def start_checkout(
         self, customer: Customer, pricing: Pricing, quantity: int, success_url: str, cancel_url: str

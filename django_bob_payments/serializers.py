@@ -290,6 +290,15 @@ class OrderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CheckoutStateSerializer(serializers.Serializer):
+    """The outcome of one checkout: ``GET checkout/<session_id>/``."""
+
+    session_id = serializers.CharField(read_only=True)
+    state = serializers.ChoiceField(choices=["processing", "complete", "expired", "failed", "canceled"], read_only=True)
+    order = OrderSerializer(read_only=True)
+    subscription = SubscriptionSerializer(read_only=True, allow_null=True)
+
+
 class InvoiceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Invoice

@@ -17,6 +17,7 @@ urlpatterns = [
     path("vat/validate/", views.VatValidationView.as_view(), name="vat-validate"),
     path("products/", views.ProductListView.as_view(), name="products"),
     path("checkout/", views.CheckoutView.as_view(), name="checkout"),
+    path("checkout/<str:session_id>/", views.CheckoutStateView.as_view(), name="checkout-state"),
     path("portal/", views.PortalView.as_view(), name="portal"),
     path("subscriptions/", views.SubscriptionListView.as_view(), name="subscriptions"),
     path(

@@ -53,6 +53,7 @@ from django_bob_payments.serializers import (
     CancelSerializer,
     ChangePlanSerializer,
     CheckoutSerializer,
+    CheckoutStateSerializer,
     InvoiceSerializer,
     OrderSerializer,
     ProductSerializer,
@@ -548,6 +549,26 @@ class CheckoutView(CustomerAPIView):
         return Response(
             {"order": attempt.order_id, "url": request.build_absolute_uri(url)}, status=status.HTTP_201_CREATED
         )
+
+
+class CheckoutStateView(CustomerAPIView):
+    """
+    `GET /api/payment/checkout/<session_id>/`: the outcome of one of the caller's checkouts,
+    for the success page: `state` (`processing`, `complete`, `expired`, `failed`,
+    `canceled`), the order with its payment attempts, and the subscription when there is
+    one. Before the provider's webhook arrives, the provider is asked once per session and
+    its answer applied as the webhook would be, so the page turns active without waiting.
+    404 for a session that is not the caller's.
+    """
+
+    serializer_class = CheckoutStateSerializer
+
+    @api_schema(parameters=[ORGANIZATION], responses={200: CheckoutStateSerializer, 403: ERROR, 404: ERROR, 502: ERROR})
+    def get(self, request: Request, session_id: str) -> Response:
+        found = self.interactor.checkout_state(self.get_customer(), session_id)
+        if found is None:
+            raise exceptions.NotFound("No checkout of yours has this session ID.", code="unknown_checkout")
+        return Response(CheckoutStateSerializer(found).data)
 
 
 @hide_locals

@@ -747,7 +747,10 @@ class StripeEmulator:
 
     def retrieve_checkout_session(self, params: dict, id: str) -> dict:
         self._check_params(params, frozenset({"expand"}))
-        return self._get("checkout.session", id)
+        session = self._get("checkout.session", id)
+        if "subscription" in (params.get("expand") or []) and isinstance(session.get("subscription"), str):
+            return {**session, "subscription": self._get("subscription", session["subscription"])}
+        return session
 
     def list_checkout_sessions(self, params: dict) -> dict:
         self._check_params(params, _allowed_in(stripe.params.checkout, "SessionListParams"))

@@ -31,6 +31,7 @@ ENDPOINTS = {
     "/api/payment/vat/validate/": {"post"},
     "/api/payment/products/": {"get"},
     "/api/payment/checkout/": {"post"},
+    "/api/payment/checkout/{session_id}/": {"get"},
     "/api/payment/portal/": {"post"},
     "/api/payment/subscriptions/": {"get"},
     "/api/payment/subscriptions/{id}/cancel/": {"post"},

@@ -236,6 +236,14 @@ class PaymentProvider(ABC):
     def parse_event(self, payload: dict[str, Any]) -> ProviderEvent:
         """Normalize a verified payload. Raises WebhookVerificationError when it is not an event."""
 
+    def retrieve_checkout_session(self, external_id: str) -> dict[str, Any] | None:
+        """
+        The checkout session as the provider holds it now, with its subscription object
+        (not only its ID), shaped as a checkout event carries it; None for a provider whose
+        checkouts apply their outcome as they happen (the fake provider).
+        """
+        return None
+
     def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
         """
         Every subscription the provider holds, ended ones included, as the object a

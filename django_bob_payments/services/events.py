@@ -540,23 +540,27 @@ class EventApplier:
                 currency=data["currency"] or order.currency,
             )
         paid = data["payment_status"] in ("paid", "no_payment_required")
+        # Signals tell what happened once: when the attempt moves forward (a second event of
+        # the same outcome, such as the checkout-state endpoint's read and the webhook, is silent).
         if event.action in ("completed", "async_payment_succeeded") and paid:
-            self._advance(attempt, PaymentAttempt.Status.SUCCEEDED, order, Order.Status.PAID)
+            advanced = self._advance(attempt, PaymentAttempt.Status.SUCCEEDED, order, Order.Status.PAID)
             if order.paid_at is None:
                 order.paid_at = from_timestamp(event.created)
             if data["amount_total"] is not None:
                 order.amount_total = data["amount_total"]
             save_fields(order)
-            if event.action == "completed":
-                context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
-            context.signal(signals.payment_succeeded, order=order, payment_attempt=attempt)
+            if advanced:
+                if event.action == "completed":
+                    context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
+                context.signal(signals.payment_succeeded, order=order, payment_attempt=attempt)
         elif event.action == "completed":
-            self._advance(attempt, PaymentAttempt.Status.PENDING, order, None)
-            context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
+            if self._advance(attempt, PaymentAttempt.Status.PENDING, order, None):
+                context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
         elif event.action == "async_payment_failed":
-            self._advance(attempt, PaymentAttempt.Status.FAILED, order, Order.Status.FAILED)
+            advanced = self._advance(attempt, PaymentAttempt.Status.FAILED, order, Order.Status.FAILED)
             save_fields(order)
-            context.signal(signals.payment_failed, order=order, payment_attempt=attempt, invoice=None)
+            if advanced:
+                context.signal(signals.payment_failed, order=order, payment_attempt=attempt, invoice=None)
         elif event.action == "expired":
             self._advance(attempt, PaymentAttempt.Status.EXPIRED, order, Order.Status.EXPIRED)
             save_fields(order)
@@ -615,13 +619,15 @@ class EventApplier:
         context.note(f"recorded the checkout's billing details{' and VAT number' if number else ''}")
         context.signal(signals.billing_details_collected, billing_information=billing)
 
-    def _advance(self, attempt: PaymentAttempt, attempt_status: str, order: Order, order_status: str | None) -> None:
-        """Move the attempt and the order forward, never back."""
-        if ATTEMPT_RANK[attempt_status] > ATTEMPT_RANK[attempt.status]:
+    def _advance(self, attempt: PaymentAttempt, attempt_status: str, order: Order, order_status: str | None) -> bool:
+        """Move the attempt and the order forward, never back; whether the attempt moved."""
+        moved = ATTEMPT_RANK[attempt_status] > ATTEMPT_RANK[attempt.status]
+        if moved:
             attempt.status = attempt_status
             save_fields(attempt, ("status", "updated_at"))
         if order_status and ORDER_RANK[order_status] > ORDER_RANK[order.status]:
             order.status = order_status
+        return moved
 
     # Invoices
 

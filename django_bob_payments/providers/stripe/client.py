@@ -241,6 +241,17 @@ class StripeAPI:
                 return
             params["starting_after"] = page["data"][-1]["id"]
 
+    def retrieve_checkout_session(self, external_id: str) -> dict[str, Any] | None:
+        try:
+            response = self.call(
+                self.client.raw_request, "get", f"/v1/checkout/sessions/{external_id}", expand=["subscription"]
+            )
+        except ProviderError as err:
+            if err.http_status == 404:
+                return None
+            raise
+        return response.data
+
     def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
         yield from self._paginate("/v1/subscriptions", {"status": "all"})
 

@@ -1,0 +1,125 @@
+"""
+``GET /api/payment/checkout/<session_id>/``: the success page's answer is never stale. The
+customer paid at Stripe but no webhook has come: the endpoint reads the session once and
+applies it through the inbox; the webhooks that come later change nothing and signal nothing.
+"""
+
+import pytest
+
+from django_bob_payments import signals
+from django_bob_payments.models import Order, Subscription, WebhookEvent
+from tests.shop import checkout, deliver
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/payment/checkout/{}/"
+
+
+@pytest.fixture
+def received():
+    got = []
+
+    def receive(sender, signal, **kwargs):
+        got.append(signal)
+
+    for signal in (signals.checkout_completed, signals.payment_succeeded, signals.subscription_created):
+        signal.connect(receive, weak=False)
+    yield got
+    for signal in (signals.checkout_completed, signals.payment_succeeded, signals.subscription_created):
+        signal.disconnect(receive)
+
+
+def started(api, stripe_emulator, shop, quantity=2):
+    assert checkout(api, shop["pro_monthly"], quantity).status_code == 201
+    return stripe_emulator.all("checkout.session")[-1]["id"]
+
+
+def test_the_success_page_turns_active_before_any_webhook(api, shop, stripe_emulator, received):
+    session_id = started(api, stripe_emulator, shop)
+    session, subscription = stripe_emulator.complete_checkout(session_id)
+    stripe_emulator.calls.clear()
+
+    answer = api.get(URL.format(session_id))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["state"] == "complete"
+    assert body["order"]["status"] == "paid"
+    assert body["order"]["payment_attempts"][0]["status"] == "succeeded"
+    assert (body["subscription"]["status"], body["subscription"]["quantity"]) == ("active", 2)
+    assert body["subscription"]["entitlements"]["features"] == ["api"]
+    # One read of the session (its subscription expanded in it), nothing else.
+    assert stripe_emulator.count() == 1
+    assert stripe_emulator.count("GET", "/v1/checkout/sessions/:id") == 1
+    assert received == [signals.checkout_completed, signals.payment_succeeded, signals.subscription_created]
+
+    # Stripe's webhooks arrive: applied, and they change nothing.
+    before = (
+        list(Subscription.objects.values()),
+        list(Order.objects.values("status", "subscription_id", "paid_at", "amount_total")),
+    )
+    deliver(api, "checkout.session.completed", session)
+    deliver(api, "customer.subscription.created", subscription)
+    after = (
+        list(Subscription.objects.values()),
+        list(Order.objects.values("status", "subscription_id", "paid_at", "amount_total")),
+    )
+    assert after == before
+    assert received == [signals.checkout_completed, signals.payment_succeeded, signals.subscription_created]
+    assert WebhookEvent.objects.filter(status="processed").count() == 4  # 2 read, 2 delivered
+
+    # Asked again: the provider is not.
+    assert api.get(URL.format(session_id)).json()["state"] == "complete"
+    assert stripe_emulator.count() == 1
+
+
+def test_a_session_read_while_still_open_is_not_read_again(api, shop, stripe_emulator):
+    session_id = started(api, stripe_emulator, shop)
+    stripe_emulator.calls.clear()
+    assert api.get(URL.format(session_id)).json()["state"] == "processing"
+    stripe_emulator.complete_checkout(session_id)
+    # At most one read per session: the page waits for the webhook now.
+    for _ in range(3):
+        body = api.get(URL.format(session_id)).json()
+        assert (body["state"], body["subscription"]) == ("processing", None)
+    assert stripe_emulator.count("GET", "/v1/checkout/sessions/:id") == 1
+
+
+def test_a_settled_checkout_asks_nothing(api, shop, stripe_emulator):
+    session_id = started(api, stripe_emulator, shop)
+    session, subscription = stripe_emulator.complete_checkout(session_id)
+    deliver(api, "checkout.session.completed", session)
+    deliver(api, "customer.subscription.created", subscription)
+    stripe_emulator.calls.clear()
+    assert api.get(URL.format(session_id)).json()["state"] == "complete"
+    assert stripe_emulator.count() == 0
+
+
+def test_an_expired_session(api, shop, stripe_emulator):
+    session_id = started(api, stripe_emulator, shop)
+    stripe_emulator.expire_checkout(session_id)
+    body = api.get(URL.format(session_id)).json()
+    assert (body["state"], body["order"]["status"]) == ("expired", "expired")
+
+
+def test_another_customers_session_is_a_404(api, shop, stripe_emulator, client, make_user):
+    session_id = started(api, stripe_emulator, shop)
+    client.force_login(make_user())
+    stripe_emulator.calls.clear()
+    response = client.get(URL.format(session_id))
+    assert response.status_code == 404
+    assert response.json()["code"] == "unknown_checkout"
+    assert api.get(URL.format("cs_test_nothing")).status_code == 404
+    assert stripe_emulator.count() == 0
+
+
+def test_stripe_down_is_a_502_and_the_webhook_still_applies(api, shop, stripe_emulator):
+    session_id = started(api, stripe_emulator, shop)
+    session, _ = stripe_emulator.complete_checkout(session_id)
+    stripe_emulator.fail("GET", "/v1/checkout/sessions/:id", status=500, times=10)
+    assert api.get(URL.format(session_id)).status_code == 502
+    deliver(api, "checkout.session.completed", session)
+    assert api.get(URL.format(session_id)).json()["state"] == "complete"
+
+
+def test_anonymous_callers_are_refused(client):
+    assert client.get(URL.format("cs_test_x")).status_code in (401, 403)
