@@ -100,6 +100,8 @@ WEBHOOK_MODES = ("inline", "celery", "tasks")
 
 # Seconds a checkout read at the provider is remembered: a session lives at most 24 hours.
 CHECKOUT_READ_SECONDS = 24 * 3600
+# Seconds between two refreshes of a customer's subscriptions from the provider.
+SUBSCRIPTIONS_REFRESH_SECONDS = 60
 
 
 @dataclasses.dataclass
@@ -794,23 +796,35 @@ class PaymentInteractor:
                 report.failed.append(result.event)
         return report
 
-    def reconcile_billing(self, *, apply: bool = False, provider_name: str = "stripe") -> ReconcileReport:
+    def reconcile_billing(
+        self, *, apply: bool = False, provider_name: str = "stripe", customer: Customer | None = None
+    ) -> ReconcileReport:
         """
         Compare every subscription and invoice at the provider with the local one, in pages
         (one request per 100), and with ``apply`` repair each difference through the webhook
         inbox: a synthetic event of this second carrying the provider's object
         (``customer.subscription.updated``; for an invoice, the event of its status),
         applied by the same handler under the same lock. What the handlers refuse (reviving
-        an ended subscription, moving an invoice back) is reported, not repaired.
+        an ended subscription, moving an invoice back) is reported, not repaired. With
+        ``customer``, only that customer's subscriptions (one request per 100 of them).
         """
         inbox = self.get_webhook_inbox(provider_name)
         provider = inbox.provider
         report = ReconcileReport()
         now = int(timezone.now().timestamp())
-        kinds = (
-            ("subscription", provider.iter_subscriptions, SubscriptionComparer(provider_name)),
-            ("invoice", provider.iter_invoices, InvoiceComparer(provider_name)),
-        )
+        if customer is not None:
+            link = customer.external_ids.filter(provider=provider_name, deleted_at__isnull=True).first()
+            if link is None:
+                return report
+            comparer = SubscriptionComparer(provider_name)
+            kinds: tuple[tuple[str, Any, Any], ...] = (
+                ("subscription", lambda: provider.iter_subscriptions(link.external_id), comparer),
+            )
+        else:
+            kinds = (
+                ("subscription", provider.iter_subscriptions, SubscriptionComparer(provider_name)),
+                ("invoice", provider.iter_invoices, InvoiceComparer(provider_name)),
+            )
         for kind, listing, comparer in kinds:
             page: list[tuple[dict[str, Any], ProviderEvent]] = []
             for remote in listing():
@@ -837,8 +851,27 @@ class PaymentInteractor:
                 if len(page) == 100:
                     self._reconcile_page(inbox, comparer, page, report, apply)
             self._reconcile_page(inbox, comparer, page, report, apply)
-            report.not_at_provider.extend(comparer.missing_at_provider())
+            if customer is None:
+                report.not_at_provider.extend(comparer.missing_at_provider())
+            else:
+                report.not_at_provider.extend(comparer.missing_at_provider(customer.pk))
         return report
+
+    def refresh_subscriptions(self, customer: Customer) -> bool:
+        """
+        Bring the customer's subscriptions up to date with the provider now (after the
+        customer portal, say), at most once a minute per customer: ``reconcile_billing``
+        for that customer, repairs applied. False when nothing was asked (too soon, or the
+        customer is not at the provider yet).
+        """
+        link = customer.external_ids.filter(provider="stripe", deleted_at__isnull=True).first()
+        if link is None:
+            return False
+        key = f"bob_payments:subscriptions-refresh:{link.provider}:{link.external_id}"
+        if not cache.add(key, True, SUBSCRIPTIONS_REFRESH_SECONDS):
+            return False
+        self.reconcile_billing(apply=True, customer=customer)
+        return True
 
     @staticmethod
     def _reconcile_page(

@@ -20,6 +20,7 @@ urlpatterns = [
     path("checkout/<str:session_id>/", views.CheckoutStateView.as_view(), name="checkout-state"),
     path("portal/", views.PortalView.as_view(), name="portal"),
     path("subscriptions/", views.SubscriptionListView.as_view(), name="subscriptions"),
+    path("subscriptions/refresh/", views.SubscriptionRefreshView.as_view(), name="subscriptions-refresh"),
     path(
         "subscriptions/<int:pk>/cancel/",
         views.SubscriptionActionView.as_view(action="cancel"),

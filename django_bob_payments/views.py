@@ -605,6 +605,38 @@ class SubscriptionListView(CustomerAPIView):
         return Response(SubscriptionSerializer(subscriptions, many=True).data)
 
 
+class SubscriptionRefreshView(CustomerAPIView):
+    """
+    `POST /api/payment/subscriptions/refresh/`: bring the caller's subscriptions up to date
+    with Stripe (after the customer portal), at most once a minute; answers whether Stripe
+    was asked and the subscriptions, as `GET subscriptions/` lists them.
+    """
+
+    serializer_class = SubscriptionSerializer
+
+    @api_schema(
+        parameters=[ORGANIZATION],
+        request=None,
+        responses={
+            200: inline_serializer(
+                "SubscriptionRefresh",
+                {"refreshed": serializers.BooleanField(), "subscriptions": SubscriptionSerializer(many=True)},
+            ),
+            403: ERROR,
+            502: ERROR,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        customer = self.get_customer()
+        refreshed = self.interactor.refresh_subscriptions(customer)
+        subscriptions = (
+            Subscription.objects.filter(customer=customer).select_related("pricing__product").order_by("-pk")
+        )
+        return Response(
+            {"refreshed": refreshed, "subscriptions": SubscriptionSerializer(subscriptions, many=True).data}
+        )
+
+
 @hide_locals
 class SubscriptionActionView(CustomerAPIView):
     """

@@ -5,6 +5,7 @@ applies it through the inbox; the webhooks that come later change nothing and si
 """
 
 import pytest
+from django.test import Client
 
 from django_bob_payments import signals
 from django_bob_payments.models import Order, Subscription, WebhookEvent
@@ -123,3 +124,36 @@ def test_stripe_down_is_a_502_and_the_webhook_still_applies(api, shop, stripe_em
 
 def test_anonymous_callers_are_refused(client):
     assert client.get(URL.format("cs_test_x")).status_code in (401, 403)
+
+
+REFRESH = "/api/payment/subscriptions/refresh/"
+
+
+def test_the_portal_return_refreshes_subscriptions_once_a_minute(api, shop, stripe_emulator, client, make_user):
+    from tests.shop import buy
+
+    _, remote = buy(api, stripe_emulator, shop["pro_monthly"], quantity=2)
+    other = Client()
+    other.force_login(make_user())
+    _, theirs = buy(other, stripe_emulator, shop["team_monthly"])
+    # Canceled in the portal at the period end; the webhook has not come.
+    stripe_emulator.get("subscription", remote["id"])["cancel_at_period_end"] = True
+    stripe_emulator.get("subscription", theirs["id"])["cancel_at_period_end"] = True
+    stripe_emulator.calls.clear()
+
+    body = api.post(REFRESH).json()
+    assert body["refreshed"] is True
+    assert [(sub["cancel_at_period_end"], sub["quantity"]) for sub in body["subscriptions"]] == [(True, 2)]
+    # One request, for this customer's subscriptions only; the other customer is untouched.
+    assert stripe_emulator.count() == 1
+    assert stripe_emulator.count("GET", "/v1/subscriptions") == 1
+    assert Subscription.objects.get(pricing=shop["team_monthly"]).cancel_at_period_end is False
+
+    # Within the minute: the local state, no request.
+    assert api.post(REFRESH).json()["refreshed"] is False
+    assert stripe_emulator.count() == 1
+
+
+def test_a_customer_not_at_stripe_has_nothing_to_refresh(api, shop, stripe_emulator):
+    assert api.post(REFRESH).json() == {"refreshed": False, "subscriptions": []}
+    assert stripe_emulator.count() == 0

@@ -32,6 +32,7 @@ ENDPOINTS = {
     "/api/payment/products/": {"get"},
     "/api/payment/checkout/": {"post"},
     "/api/payment/checkout/{session_id}/": {"get"},
+    "/api/payment/subscriptions/refresh/": {"post"},
     "/api/payment/portal/": {"post"},
     "/api/payment/subscriptions/": {"get"},
     "/api/payment/subscriptions/{id}/cancel/": {"post"},

@@ -244,10 +244,11 @@ class PaymentProvider(ABC):
         """
         return None
 
-    def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
+    def iter_subscriptions(self, customer_external_id: str | None = None) -> Iterator[dict[str, Any]]:
         """
-        Every subscription the provider holds, ended ones included, as the object a
-        subscription event carries (a page of 100 per request). None for a provider without them.
+        Every subscription the provider holds (of one customer, when given), ended ones
+        included, as the object a subscription event carries (a page of 100 per request).
+        None for a provider without them.
         """
         return iter(())
 

@@ -121,10 +121,12 @@ class SubscriptionComparer:
             )
         return differences
 
-    def missing_at_provider(self) -> list[str]:
-        """Local subscriptions linked to this provider that no page listed."""
-        held = ExternalSubscription.objects.filter(provider=self.provider_name).values_list("external_id", flat=True)
-        return sorted(set(held) - self.seen)
+    def missing_at_provider(self, customer_id: int | None = None) -> list[str]:
+        """Local subscriptions linked to this provider (of one local customer) that no page listed."""
+        held = ExternalSubscription.objects.filter(provider=self.provider_name)
+        if customer_id is not None:
+            held = held.filter(subscription__customer_id=customer_id)
+        return sorted(set(held.values_list("external_id", flat=True)) - self.seen)
 
 
 # The normalized invoice fields compared with the local invoice's.

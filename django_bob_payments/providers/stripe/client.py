@@ -252,8 +252,9 @@ class StripeAPI:
             raise
         return response.data
 
-    def iter_subscriptions(self) -> Iterator[dict[str, Any]]:
-        yield from self._paginate("/v1/subscriptions", {"status": "all"})
+    def iter_subscriptions(self, customer_external_id: str | None = None) -> Iterator[dict[str, Any]]:
+        params = {"status": "all", **({"customer": customer_external_id} if customer_external_id else {})}
+        yield from self._paginate("/v1/subscriptions", params)
 
     def iter_invoices(self) -> Iterator[dict[str, Any]]:
         yield from self._paginate("/v1/invoices", {})
