@@ -3,7 +3,7 @@ SQLite with two writer processes: with the options the deployment guide recommen
 delivery is answered 500 "database is locked" (bench/sqlite_writers.py measures more).
 """
 
-from bench.sqlite_writers import RECOMMENDED_OPTIONS, run
+from tests.sqlite_writers import RECOMMENDED_OPTIONS, run
 
 
 def test_two_writers_on_sqlite_are_never_told_the_database_is_locked():
