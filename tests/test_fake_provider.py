@@ -173,3 +173,17 @@ def test_a_downgrade_at_period_end_is_recorded(api, shop):
     )
     remote = FakeProviderObject.objects.get(kind="subscription")
     assert remote.data["scheduled"]["quantity"] == 3
+
+
+def test_the_checkout_state_is_complete_as_soon_as_the_fake_page_is_paid(api, shop, django_capture_on_commit_callbacks):
+    response = api.post(
+        "/api/payment/checkout/", {"pricing": shop["pro"].pk, "quantity": 1}, content_type="application/json"
+    )
+    session_id = response.json()["url"].rstrip("/").rsplit("/", 1)[1]
+    state = api.get(f"/api/payment/checkout/{session_id}/").json()
+    assert (state["state"], state["subscription"]) == ("processing", None)
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(response.json()["url"], {"action": "pay"})
+    # The fake provider applies its events as the page is paid: no read, no wait.
+    state = api.get(f"/api/payment/checkout/{session_id}/").json()
+    assert (state["state"], state["subscription"]["status"]) == ("complete", "active")
