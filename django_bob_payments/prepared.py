@@ -224,7 +224,7 @@ def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if returning:
-            (pk,) = connection.ops.fetch_returned_insert_columns(cursor, ())
+            (pk,) = _returned_row(connection, cursor)
         else:
             pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
     for converter in meta.pk.get_db_converters(connection):
@@ -256,10 +256,19 @@ def _insert_statement(model: type[Model], using: str) -> tuple[str, list[Any], b
     columns = ", ".join(quote(field.column) for field in targets)
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(placeholders)})"
     if connection.features.can_return_columns_from_insert:
-        returning, params = connection.ops.return_insert_columns([meta.pk])
+        # Django 6.0 renamed the operation (returning_columns, for updates too).
+        columns = getattr(connection.ops, "returning_columns", None) or connection.ops.return_insert_columns
+        returning, params = columns([meta.pk])
         if params:
             return None
         return f"{sql} {returning}", targets, True
     if connection.vendor == "postgresql":
         return None  # its last_insert_id is a query more: the ORM does better
     return sql, targets, False
+
+
+def _returned_row(connection: Any, cursor: Any) -> tuple[Any, ...]:
+    """The row an INSERT ... RETURNING gave, read as the backend reads it (before and since Django 6.0)."""
+    if hasattr(connection.ops, "fetch_returned_rows"):
+        return connection.ops.fetch_returned_rows(cursor, ())[0]
+    return connection.ops.fetch_returned_insert_columns(cursor, ())
