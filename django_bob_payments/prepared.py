@@ -13,6 +13,7 @@ every time, so the result is always the ORM's.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -186,7 +187,7 @@ def _update_statement(model: type[Model], fields: tuple[str, ...] | None, using:
         targets = [meta.get_field(name) for name in fields]
         if any(not field.concrete or field.primary_key or field.many_to_many for field in targets):
             return None
-    if any(hasattr(field, "get_placeholder") for field in targets):
+    if any(_special_placeholder(field) for field in targets):
         return None
     quote = connections[using].ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
@@ -247,8 +248,8 @@ def _insert_statement(model: type[Model], using: str) -> tuple[str, list[Any], b
             return None
         if isinstance(field, BinaryField) and not field.null:
             # Bytes, never NULL: the placeholder the database takes for them ("_binary %s" on MySQL).
-            placeholders.append(connection.ops.binary_placeholder_sql(b""))
-        elif hasattr(field, "get_placeholder"):
+            placeholders.append(_binary_placeholder(connection))
+        elif _special_placeholder(field):
             return None
         else:
             placeholders.append("%s")
@@ -272,3 +273,17 @@ def _returned_row(connection: Any, cursor: Any) -> tuple[Any, ...]:
     if hasattr(connection.ops, "fetch_returned_rows"):
         return connection.ops.fetch_returned_rows(cursor, ())[0]
     return connection.ops.fetch_returned_insert_columns(cursor, ())
+
+
+def _special_placeholder(field: Any) -> bool:
+    """Whether the field writes its values with SQL of its own (get_placeholder; get_placeholder_sql since 6.1)."""
+    return hasattr(field, "get_placeholder") or hasattr(field, "get_placeholder_sql")
+
+
+def _binary_placeholder(connection: Any) -> str:
+    """The placeholder of a bytes value: Django 6.1 returns it with its parameters, and takes the compiler."""
+    operation = connection.ops.binary_placeholder_sql
+    if "compiler" in inspect.signature(operation).parameters:
+        placeholder, _ = operation(b"", None)
+        return placeholder
+    return operation(b"")

@@ -19,6 +19,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import sys
 import tempfile
 import time
@@ -91,6 +92,19 @@ def _deliver(path: str, options: dict, bodies: list[str], start, results) -> Non
     results.put([post_event(client, body, "whsec_tests").status_code for body in bodies])
 
 
+def _result(results, processes) -> list:
+    """The next worker's statuses; an error at once when a worker died without giving them."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            return results.get(timeout=1)
+        except queue.Empty:
+            dead = [process.exitcode for process in processes if process.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a writer process died (exit code {dead[0]}); its error is above") from None
+    raise TimeoutError("the writers did not finish in 10 minutes")
+
+
 def run(options: dict, *, deliveries: int = 2000, workers: int = 2) -> dict:
     """Deliver ``deliveries`` events from ``workers`` processes to a new SQLite file with ``options``."""
     context = multiprocessing.get_context("spawn")
@@ -111,7 +125,9 @@ def run(options: dict, *, deliveries: int = 2000, workers: int = 2) -> dict:
         time.sleep(2)  # every worker set up, waiting on the start
         began = time.perf_counter()
         start.set()
-        statuses = Counter(status for _ in processes for status in results.get(timeout=600))
+        statuses: Counter[int] = Counter()
+        for _ in processes:
+            statuses.update(_result(results, processes))
         elapsed = time.perf_counter() - began
         for process in processes:
             process.join(timeout=60)

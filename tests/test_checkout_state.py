@@ -4,11 +4,14 @@ customer paid at Stripe but no webhook has come: the endpoint reads the session 
 applies it through the inbox; the webhooks that come later change nothing and signal nothing.
 """
 
+import time
+
 import pytest
 from django.test import Client
 
 from django_bob_payments import signals
 from django_bob_payments.models import Order, Subscription, WebhookEvent
+from django_bob_payments.testing import build_event, post_event
 from tests.shop import checkout, deliver
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +43,7 @@ def test_the_success_page_turns_active_before_any_webhook(api, shop, stripe_emul
     session, subscription = stripe_emulator.complete_checkout(session_id)
     stripe_emulator.calls.clear()
 
+    read_at = int(time.time())
     answer = api.get(URL.format(session_id))
     assert answer.status_code == 200
     body = answer.json()
@@ -58,8 +62,9 @@ def test_the_success_page_turns_active_before_any_webhook(api, shop, stripe_emul
         list(Subscription.objects.values()),
         list(Order.objects.values("status", "subscription_id", "paid_at", "amount_total")),
     )
-    deliver(api, "checkout.session.completed", session)
-    deliver(api, "customer.subscription.created", subscription)
+    # As Stripe sends them: created when the checkout completed, before the page read it.
+    for event_type, obj in (("checkout.session.completed", session), ("customer.subscription.created", subscription)):
+        assert post_event(api, build_event(event_type, obj, created=read_at - 1)).status_code == 200
     after = (
         list(Subscription.objects.values()),
         list(Order.objects.values("status", "subscription_id", "paid_at", "amount_total")),
