@@ -13,7 +13,9 @@ every time, so the result is always the ORM's.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -41,9 +43,18 @@ def _stand_in(index: int, value: Any) -> Any:
 
 
 class _Compiled:
-    __slots__ = ("compiler", "for_update", "params", "positions", "sql")
+    __slots__ = ("compiler", "fetch_mode", "for_update", "params", "positions", "sql")
 
-    def __init__(self, compiler: Any, sql: str, params: list[Any], positions: list[int], for_update: bool) -> None:
+    def __init__(
+        self,
+        compiler: Any,
+        sql: str,
+        params: list[Any],
+        positions: list[int],
+        for_update: bool,
+        fetch_mode: Any = None,
+    ) -> None:
+        self.fetch_mode = fetch_mode
         self.compiler = compiler
         self.sql = sql
         self.params = params
@@ -102,7 +113,8 @@ class PreparedQuery(Generic[M]):
         if not compiler.klass_info or compiler.annotation_col_map:
             return _UNPREPARED
         compiler.connection = None  # each run takes its own thread's connection
-        return _Compiled(compiler, sql, params, positions, locks)
+        # Django 6.1's fetch modes travel with the queryset into the instances it makes.
+        return _Compiled(compiler, sql, params, positions, locks, getattr(queryset, "_fetch_mode", None))
 
     @staticmethod
     def _run(compiled: _Compiled, values: tuple[Any, ...], using: str) -> list[M]:
@@ -124,10 +136,20 @@ class PreparedQuery(Generic[M]):
         select_fields = klass_info["select_fields"]
         start, end = select_fields[0], select_fields[-1] + 1
         init_list = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(klass_info, select, using)
+        fetch_mode = compiled.fetch_mode
+        if fetch_mode is None:
+            populators = get_related_populators(klass_info, select, using)
+            from_db = model_cls.from_db
+        else:
+            populators = get_related_populators(klass_info, select, using, fetch_mode)
+            from_db = functools.partial(model_cls.from_db, fetch_mode=fetch_mode)
         found = []
+        peers: list[Any] = []
         for row in compiler.results_iter([rows]):
-            obj = model_cls.from_db(using, init_list, row[start:end])
+            obj = from_db(using, init_list, row[start:end])
+            if fetch_mode is not None and fetch_mode.track_peers:
+                peers.append(weakref.ref(obj))
+                obj._state.peers = peers
             for populator in populators:
                 populator.populate(row, obj)
             found.append(obj)
