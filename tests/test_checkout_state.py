@@ -107,6 +107,7 @@ def test_an_expired_session(api, shop, stripe_emulator):
     assert (body["state"], body["order"]["status"]) == ("expired", "expired")
 
 
+@pytest.mark.security
 def test_another_customers_session_is_a_404(api, shop, stripe_emulator, client, make_user):
     session_id = started(api, stripe_emulator, shop)
     client.force_login(make_user())
