@@ -85,6 +85,7 @@ from django_bob_payments.services import (
 from django_bob_payments.services.events import EventApplier
 from django_bob_payments.services.reconcile import (
     INVOICE_EVENT_TYPES,
+    Comparer,
     Drift,
     InvoiceComparer,
     ReconcileReport,
@@ -92,7 +93,7 @@ from django_bob_payments.services.reconcile import (
 )
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport, terms_digest
 from django_bob_payments.services.vies import VatCheck
-from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, stored_head
+from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, stored_head, synthetic_event
 
 logger = logging.getLogger(__name__)
 
@@ -449,19 +450,9 @@ class PaymentInteractor:
                 events.append(("customer.subscription.created", subscription))
         elif status == "expired":
             events.append(("checkout.session.expired", session))
-        now = int(timezone.now().timestamp())
         for event_type, obj in events:
-            payload = {
-                "id": f"evt_checkout_{obj.get('id')}_{event_type.rsplit('.', 1)[1]}",
-                "object": "event",
-                "type": event_type,
-                "api_version": getattr(inbox.provider, "api_version", None),
-                # As of now: the provider's webhooks of what came before are older.
-                "created": now,
-                "livemode": bool(session.get("livemode", False)),
-                "data": {"object": obj},
-            }
-            result = inbox.receive(payload)
+            event_id = f"evt_checkout_{obj.get('id')}_{event_type.rsplit('.', 1)[1]}"
+            result = inbox.receive(synthetic_event(inbox.provider, event_id, event_type, obj))
             if result.failed or result.waiting:
                 logger.warning("The checkout %s read at the provider could not be applied.", session_id)
                 return
@@ -834,15 +825,7 @@ class PaymentInteractor:
                     if kind == "subscription"
                     else INVOICE_EVENT_TYPES.get(str(remote.get("status")), "invoice.finalized")
                 )
-                payload = {
-                    "id": f"evt_reconcile_{remote.get('id')}_{now}",
-                    "object": "event",
-                    "type": event_type,
-                    "api_version": getattr(provider, "api_version", None),
-                    "created": now,
-                    "livemode": bool(remote.get("livemode", False)),
-                    "data": {"object": remote},
-                }
+                payload = synthetic_event(provider, f"evt_reconcile_{remote.get('id')}_{now}", event_type, remote)
                 event = provider.parse_event(payload)
                 if event.unreadable:
                     report.drift.append(Drift(str(remote.get("id")), [f"unreadable: {event.unreadable}"]))
@@ -876,7 +859,7 @@ class PaymentInteractor:
     @staticmethod
     def _reconcile_page(
         inbox: WebhookInbox,
-        comparer: SubscriptionComparer | InvoiceComparer,
+        comparer: Comparer,
         page: list[tuple[dict[str, Any], ProviderEvent]],
         report: ReconcileReport,
         apply: bool,

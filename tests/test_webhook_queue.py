@@ -214,6 +214,18 @@ def kill_mid_batch(base_url: str, events: list[dict], worker: Worker) -> None:
     assert WebhookEvent.objects.exclude(status="processed").exists(), "the worker was done before it was killed"
 
 
+def kill_then_recover(base_url: str, lifecycles, events: list[dict], start_worker) -> None:
+    """A worker killed mid-batch, then a new one and the sweeper: every event applied once, in order."""
+    kill_mid_batch(base_url, events, start_worker())
+    replacement = start_worker()
+    try:
+        call_command("processwebhooks", "--sweep", "--older-than", "0")
+        wait_until_applied(len({event["id"] for event in events}))
+    finally:
+        replacement.stop()
+    assert_applied_once_in_order(lifecycles, events)
+
+
 def assert_applied_once_in_order(lifecycles, events) -> None:
     unique = {event["id"] for event in events}
     stored = list(WebhookEvent.objects.order_by("pk"))
@@ -258,25 +270,11 @@ def test_celery_workers_apply_every_event_once_in_order(live_server, celery_on, 
 def test_a_celery_worker_killed_mid_batch_loses_nothing(live_server, celery_on, stream):
     lifecycles, events = stream
     queue = celery_on(REDIS)
-    kill_mid_batch(live_server.url, events, celery_worker(queue, REDIS))
-    replacement = celery_worker(queue, REDIS)
-    try:
-        call_command("processwebhooks", "--sweep", "--older-than", "0")
-        wait_until_applied(len({event["id"] for event in events}))
-    finally:
-        replacement.stop()
-    assert_applied_once_in_order(lifecycles, events)
+    kill_then_recover(live_server.url, lifecycles, events, lambda: celery_worker(queue, REDIS))
 
 
 def test_django_tasks_database_workers_apply_every_event_once(live_server, settings, stream):
     lifecycles, events = stream
     settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "WEBHOOK_PROCESSING": "tasks"}
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.backend.DatabaseBackend"}}
-    kill_mid_batch(live_server.url, events, tasks_worker())
-    replacement = tasks_worker()
-    try:
-        call_command("processwebhooks", "--sweep", "--older-than", "0")
-        wait_until_applied(len({event["id"] for event in events}))
-    finally:
-        replacement.stop()
-    assert_applied_once_in_order(lifecycles, events)
+    kill_then_recover(live_server.url, lifecycles, events, tasks_worker)

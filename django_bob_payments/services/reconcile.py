@@ -46,17 +46,29 @@ class ReconcileReport:
     not_at_provider: list[str] = field(default_factory=list)
 
 
-class SubscriptionComparer:
-    """Compares normalized provider subscriptions with the local ones, a page at a time."""
+class Comparer:
+    """Compares normalized provider objects of one kind with the local ones, a page at a time."""
 
     def __init__(self, provider_name: str) -> None:
         self.provider_name = provider_name
+        # The provider IDs listed so far: what is held locally and not among them is not at the provider.
         self.seen: set[str] = set()
+
+    def _listed(self, page: list[dict[str, Any]]) -> list[str]:
+        ids = [data["external_id"] for data in page]
+        self.seen.update(ids)
+        return ids
+
+    def compare_page(self, page: list[dict[str, Any]]) -> list[Drift]:
+        raise NotImplementedError
+
+
+class SubscriptionComparer(Comparer):
+    """Subscriptions: status, dates, items and their prices, the period end."""
 
     def compare_page(self, page: list[dict[str, Any]]) -> list[Drift]:
         """``page``: normalized subscriptions. Three queries a page, whatever its size."""
-        ids = [data["external_id"] for data in page]
-        self.seen.update(ids)
+        ids = self._listed(page)
         links = {
             link.external_id: link.subscription
             for link in ExternalSubscription.objects.select_related("subscription").filter(
@@ -142,17 +154,12 @@ INVOICE_EVENT_TYPES = {
 }
 
 
-class InvoiceComparer:
-    """Compares normalized provider invoices with the local ones, a page at a time."""
-
-    def __init__(self, provider_name: str) -> None:
-        self.provider_name = provider_name
-        self.seen: set[str] = set()
+class InvoiceComparer(Comparer):
+    """Invoices: status, number, amounts, payment date, subscription."""
 
     def compare_page(self, page: list[dict[str, Any]]) -> list[Drift]:
         """``page``: normalized invoices. One query a page."""
-        ids = [data["external_id"] for data in page]
-        self.seen.update(ids)
+        ids = self._listed(page)
         held = {
             invoice.external_id: invoice
             for invoice in Invoice.objects.filter(provider=self.provider_name, external_id__in=ids)

@@ -75,6 +75,24 @@ EARLIER_PENDING = PreparedQuery(
 )
 
 
+def synthetic_event(provider: PaymentProvider, event_id: str, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """
+    An event payload of this second carrying ``obj`` as the provider holds it now, for what
+    the app read at the provider itself (a checkout the success page asked about, drift
+    found by reconciliation): fed to ``receive``, it is applied as a webhook would be, and
+    the provider's webhooks of what came before are older than it.
+    """
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "api_version": getattr(provider, "api_version", None),
+        "created": int(timezone.now().timestamp()),
+        "livemode": bool(obj.get("livemode", False)),
+        "data": {"object": obj},
+    }
+
+
 def stored_head(pk: int) -> WebhookEvent | None:
     """The stored event ``pk`` with only its provider, customer and status loaded; None if gone."""
     return EVENT_HEAD.first(pk)
@@ -201,13 +219,9 @@ class WebhookInbox:
         Store and apply a verified payload, parsed from ``body``, the request body as received
         (by default the payload's JSON). Raises WebhookVerificationError for a non-event.
         """
-        if body is None:
-            body = json.dumps(payload, separators=(",", ":")).encode()
-        event = self.provider.parse_event(payload)
-        rejection = self.rejection(event)
-        if rejection or not event.handled:
-            status = Status.REJECTED if rejection else Status.IGNORED
-            return self._store_unapplied(event, body, status, rejection or "no handler for this event type")
+        event, body, unapplied = self._parse(payload, body)
+        if unapplied is not None:
+            return unapplied
         # No look-up first: the unique insert that ends the transaction tells a redelivery,
         # and handlers are idempotent, so a duplicate's work is simply rolled back.
         try:
@@ -233,19 +247,30 @@ class WebhookInbox:
         never to be applied are stored as rejected or ignored at once. A redelivery returns
         the stored event (``duplicate``). Raises WebhookVerificationError for a non-event.
         """
-        if body is None:
-            body = json.dumps(payload, separators=(",", ":")).encode()
-        event = self.provider.parse_event(payload)
-        rejection = self.rejection(event)
-        if rejection or not event.handled:
-            status = Status.REJECTED if rejection else Status.IGNORED
-            return self._store_unapplied(event, body, status, rejection or "no handler for this event type")
+        event, body, unapplied = self._parse(payload, body)
+        if unapplied is not None:
+            return unapplied
         row = self._row(event, body, status=Status.PENDING)
         try:
             _insert_alone(row)
         except IntegrityError:
             return ReceiveResult(WebhookEvent.objects.get(provider=event.provider, event_id=event.event_id), True)
         return ReceiveResult(row)
+
+    def _parse(self, payload: dict[str, Any], body: bytes | None) -> tuple[ProviderEvent, bytes, ReceiveResult | None]:
+        """The normalized event and its body; and, for an event never to be applied, its stored record."""
+        if body is None:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+        event = self.provider.parse_event(payload)
+        rejection = self.rejection(event)
+        if rejection or not event.handled:
+            status = Status.REJECTED if rejection else Status.IGNORED
+            return (
+                event,
+                body,
+                self._store_unapplied(event, body, status, rejection or "no handler for this event type"),
+            )
+        return event, body, None
 
     def rejection(self, event: ProviderEvent) -> str:
         """Why the event must never be applied here, or ""."""
