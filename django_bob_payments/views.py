@@ -762,7 +762,7 @@ class FakeCheckoutView(View):
     def get(self, request: HttpRequest, session_id: str):
         provider = get_payment_interactor().get_provider("fake")
         try:
-            session = provider.session(session_id)
+            session = provider.checkout_page(session_id)
         except ProviderError as err:
             raise Http404("No such checkout session.") from err
         return render(request, "django_bob_payments/fake/checkout.html", {"session": session})

@@ -74,7 +74,7 @@ def stripe_emulator(stripe_server, settings):
 @pytest.fixture(scope="session")
 def vies_server():
     """One emulated VIES for the whole session, on a free loopback port."""
-    from tests.vies_emulator import ViesEmulator
+    from django_bob_payments.testing.vies import ViesEmulator
 
     emulator = ViesEmulator()
     emulator.url = emulator.start()

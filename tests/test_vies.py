@@ -3,7 +3,7 @@
 import pytest
 
 from django_bob_payments.services.vies import CircuitBreaker, VatValidator, ViesClient, check_format, normalize
-from tests.vies_emulator import ViesEmulator
+from django_bob_payments.testing.vies import ViesEmulator
 
 
 def validate(number, country, **kwargs):

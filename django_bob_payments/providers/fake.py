@@ -19,7 +19,7 @@ from typing import Any
 from django.urls import reverse
 
 from django_bob_payments.exceptions import ProviderError, WebhookVerificationError
-from django_bob_payments.models import FakeProviderObject
+from django_bob_payments.models import BillingInformation, FakeProviderObject, Pricing
 from django_bob_payments.providers.base import (
     CUSTOMER_METADATA_KEY,
     ORDER_METADATA_KEY,
@@ -147,6 +147,33 @@ class FakeProvider(PaymentProvider):
         """An open or closed checkout session, with its ID."""
         obj = self._get(session_id, "checkout_session")
         return {"id": obj.external_id, **obj.data}
+
+    def checkout_page(self, session_id: str) -> dict[str, Any]:
+        """
+        What the hosted page shows: the plan, its price per interval, the quantity, the tax
+        line and the total. The fake provider computes no tax: the tax line says what the
+        app decided for the customer (reverse charge, exempt) and that the amount is zero.
+        """
+        session = self.session(session_id)
+        price = self._get(session["price"], "price")
+        pricing = (
+            Pricing.objects.select_related("product").filter(pk=price.data.get("local_id")).first()
+            if str(price.data.get("local_id") or "").isdigit()
+            else None
+        )
+        customer_id = session["metadata"].get(CUSTOMER_METADATA_KEY)
+        billing = (
+            BillingInformation.objects.filter(customer_id=customer_id).first() if str(customer_id).isdigit() else None
+        )
+        tax_exempt = billing.tax_exempt if billing else BillingInformation.TaxExempt.NONE
+        return {
+            **session,
+            "product_name": pricing.product.name if pricing else price.data["fields"].get("nickname", ""),
+            "unit_amount": price.data["fields"]["amount"],
+            "interval": pricing.get_interval_display().lower() if pricing and pricing.is_recurring else "",
+            "tax_exempt": tax_exempt,
+            "tax_amount": 0,
+        }
 
     def complete_checkout(self, session_id: str) -> str:
         """Pay the session, as a customer on the hosted page would; returns where to go next."""

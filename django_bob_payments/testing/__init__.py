@@ -3,7 +3,8 @@ Helpers for the tests of projects that use django-bob-payments (and for the app'
 
 ``stripe_objects`` builds Stripe objects shaped like the API version of the pinned stripe
 SDK; ``webhooks`` builds events from them, signs payloads exactly as Stripe does and posts
-them to the webhook endpoint with Django's test client.
+them to the webhook endpoint with Django's test client; ``vies.ViesEmulator`` is a local
+VIES that answers over HTTP.
 """
 
 from django_bob_payments.testing import stripe_objects

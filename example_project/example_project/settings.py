@@ -48,6 +48,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "demo.context.billing_account",
             ],
         },
     },
@@ -58,7 +59,7 @@ WSGI_APPLICATION = "example_project.wsgi.application"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_DATABASE_PATH", BASE_DIR / "db.sqlite3"),
     }
 }
 
@@ -67,6 +68,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "account"
+LOGOUT_REDIRECT_URL = "home"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
@@ -79,4 +83,11 @@ BOB_PAYMENTS = {
     "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
     "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
     "SELLER_COUNTRY": "FR",
+    # Teams pay for their members; owners and billing members manage the team's billing.
+    "ORGANIZATION_MODEL": "demo.Team",
+    # The billing form checks the VAT number as it is typed (debounced), so it asks more
+    # often than the default 30 checks an hour per user.
+    "VAT_VALIDATION_RATE": "300/hour",
+    # `rundemo --local-vies` points this at a VIES stand-in on this machine.
+    "VIES_API_URL": os.environ.get("BOB_PAYMENTS_VIES_API_URL", "https://ec.europa.eu/taxation_customs/vies/rest-api"),
 }

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from demo.models import Membership, Team
 from django_bob_payments.models import Pricing, Product
 
 CATALOG = [
@@ -12,16 +13,21 @@ CATALOG = [
         "slug": "starter",
         "name": "Starter",
         "limits": {"projects": 3, "seats": 1},
+        "description": "For one person and a few projects.",
         "features": ["api"],
         "max_quantity": 1,
+        "sort_order": 1,
         "pricings": [(900, "month"), (9000, "year")],
     },
     {
         "slug": "team",
         "name": "Team",
-        "limits": {"projects": 50, "seats": 25},
+        "description": "For teams: priced per seat.",
         "features": ["api", "sso", "audit-log"],
+        "per_unit_limits": ["seats"],
+        "limits": {"projects": 50, "seats": 1},
         "max_quantity": 25,
+        "sort_order": 2,
         "pricings": [(2900, "month"), (29000, "year")],
     },
 ]
@@ -29,8 +35,8 @@ CATALOG = [
 
 class Command(BaseCommand):
     help = (
-        "Create a demo catalog (two plans, monthly and yearly) and the user demo / demo, then push them "
-        "to the payment provider."
+        "Create a demo catalog (two plans, monthly and yearly), the superuser demo / demo, the team Acme "
+        "with its owner alice / alice and its member bob / bob, then push them to the payment provider."
     )
 
     @transaction.atomic
@@ -52,14 +58,16 @@ class Command(BaseCommand):
         if not User.objects.filter(username="demo").exists():
             User.objects.create_superuser("demo", "demo@example.com", "demo")
             self.stdout.write("Created superuser demo (password: demo)")
+        team, _ = Team.objects.get_or_create(name="Acme")
+        for username, role in (("alice", Membership.Role.OWNER), ("bob", Membership.Role.MEMBER)):
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User.objects.create_user(username, f"{username}@example.com", username)
+                self.stdout.write(f"Created user {username} (password: {username}), {role} of team Acme")
+            Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
 
     def handle(self, *args, **options):
         self.seed()
         call_command("synchronizepayments", verbosity=0)
         self.stdout.write("Pushed the catalog and customers to the payment provider.")
-        self.stdout.write(
-            self.style.SUCCESS(
-                "Demo data ready: run `python manage.py runserver [port]`, open the address it prints, "
-                "and log in at /admin/ as demo / demo."
-            )
-        )
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))

@@ -1,5 +1,10 @@
 """
-A local VIES: an HTTP server that speaks the REST API of the EU VAT number check.
+A local VIES: an HTTP server that speaks the REST API of the EU VAT number check, for tests
+and offline demos. Point ``BOB_PAYMENTS["VIES_API_URL"]`` at what ``start()`` returns::
+
+    vies = ViesEmulator()
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "VIES_API_URL": vies.start()}
+    vies.register("DE136695976", name="Example GmbH")
 
 ``POST /check-vat-number`` answers ``valid`` with the trader's name and address for the
 numbers registered with ``register()``, and ``valid: false`` for the others; a consultation
@@ -44,9 +49,10 @@ class ViesEmulator:
     def recover(self, country_code: str) -> None:
         self.failures.pop(country_code, None)
 
-    def start(self) -> str:
+    def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 (``port``, or a free one) in a daemon thread; returns the base URL."""
         handler = type("Handler", (_Handler,), {"emulator": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, name="vies-emulator", daemon=True).start()
         host, port = self.server.server_address[:2]
