@@ -187,3 +187,32 @@ def test_the_checkout_state_is_complete_as_soon_as_the_fake_page_is_paid(api, sh
     # The fake provider applies its events as the page is paid: no read, no wait.
     state = api.get(f"/api/payment/checkout/{session_id}/").json()
     assert (state["state"], state["subscription"]["status"]) == ("complete", "active")
+
+
+@pytest.mark.parametrize(
+    ("tax_exempt", "tax_line"),
+    [
+        ("reverse", "Reverse charge: the customer accounts for VAT."),
+        ("exempt", "Exempt: outside the EU."),
+        ("none", "The fake provider computes no tax."),
+    ],
+)
+def test_the_hosted_page_shows_what_is_bought(api, shop, user, tax_exempt, tax_line):
+    customer = Customer.objects.get(user=user)
+    BillingInformation.objects.create(
+        customer=customer, name="Buyer", email="buyer@example.com", country="DE", tax_exempt=tax_exempt
+    )
+    response = api.post(
+        "/api/payment/checkout/", {"pricing": shop["pro"].pk, "quantity": 3}, content_type="application/json"
+    )
+    page = api.get(response.json()["url"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<h1>Pro</h1>" in html
+    assert "19.00 EUR per month" in html
+    assert '<th scope="row">Quantity</th><td>3</td>' in html
+    assert tax_line in html
+    assert "Total due today, then every month" in html
+    assert "Pay 57.00 EUR" in html
+    assert "Fake provider: no money moves." in html
+    assert 'value="cancel"' in html

@@ -21,7 +21,8 @@ document.addEventListener("DOMContentLoaded", () => {
   const box = document.getElementById("checkout-state");
   if (!box) return;
   window.__states.push(box.dataset.state);
-  new MutationObserver(() => window.__states.push(box.dataset.state)).observe(box, {attributes: true, attributeFilter: ["data-state"]});
+  new MutationObserver(() => window.__states.push(box.dataset.state))
+    .observe(box, {attributes: true, attributeFilter: ["data-state"]});
 });
 """
 

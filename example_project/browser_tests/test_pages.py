@@ -1,4 +1,7 @@
-"""Every page at a phone's width and a laptop's: no sideways scrolling, every field labelled, every error tied to its field."""
+"""
+Every page at a phone's width and a laptop's: no sideways scrolling, every field labelled,
+every error tied to its field.
+"""
 
 import pytest
 from playwright.sync_api import expect
@@ -9,7 +12,9 @@ CHECK = """
 () => {
   const problems = [];
   const doc = document.documentElement;
-  if (doc.scrollWidth > window.innerWidth + 1) problems.push(`scrolls sideways: ${doc.scrollWidth} > ${window.innerWidth}`);
+  if (doc.scrollWidth > window.innerWidth + 1) {
+    problems.push(`scrolls sideways: ${doc.scrollWidth} > ${window.innerWidth}`);
+  }
   for (const field of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
     const labelled = (field.labels && field.labels.length) || field.getAttribute("aria-label");
     if (!labelled) problems.push(`no label: ${field.name || field.id}`);

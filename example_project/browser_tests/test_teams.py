@@ -2,9 +2,9 @@
 
 import re
 
+from demo.models import Team
 from playwright.sync_api import expect
 
-from demo.models import Team
 from django_bob_payments.models import Subscription
 
 

@@ -33,9 +33,7 @@ def billing_customer(request):
 def refused(request, err: BillingPermissionDenied):
     """The page a team member without the billing role gets instead of the team's billing."""
     team = selected_team(request)
-    owners = (
-        Membership.objects.filter(team=team, role=Membership.Role.OWNER).select_related("user") if team else []
-    )
+    owners = Membership.objects.filter(team=team, role=Membership.Role.OWNER).select_related("user") if team else []
     context = {"message": err.args[0], "owners": [m.user for m in owners]}
     return render(request, "demo/refused.html", context, status=403)
 

@@ -65,8 +65,7 @@ class Command(BaseCommand):
         url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
         provider = bob_settings.PROVIDER
         self.stdout.write(
-            self.style.SUCCESS(f"\nOpen {url}\n")
-            + "Logins (username / password):\n"
+            self.style.SUCCESS(f"\nOpen {url}\n") + "Logins (username / password):\n"
             "  alice / alice  owner of the team Acme (pays for it)\n"
             "  bob / bob      member of Acme without the billing role\n"
             "  demo / demo    superuser, for the admin at /admin/\n"
@@ -75,4 +74,5 @@ class Command(BaseCommand):
             + (" (no money moves)." if provider == "fake" else ".")
             + f"\n{vies_line}\nStop with Ctrl-C.\n"
         )
+        self.stdout.flush()
         call_command("runserver", f"{host}:{port}", use_reloader=False)
