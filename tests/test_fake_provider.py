@@ -216,3 +216,12 @@ def test_the_hosted_page_shows_what_is_bought(api, shop, user, tax_exempt, tax_l
     assert "Pay 57.00 EUR" in html
     assert "Fake provider: no money moves." in html
     assert 'value="cancel"' in html
+
+
+def test_a_yearly_price_starts_a_yearly_period(api, shop, user, settings):
+    yearly = Pricing.objects.create(product=shop["team"].product, amount=49000, currency="eur", interval="year")
+    call_command("synchronizepayments", stdout=io.StringIO(), stderr=io.StringIO())
+    assert pay(api, yearly).status_code == 302
+    subscription = Subscription.objects.get(customer__user=user)
+    length = subscription.current_period_end - subscription.current_period_start
+    assert length.days == 365

@@ -31,6 +31,8 @@ from django_bob_payments.providers.base import (
 )
 
 PERIOD = 30 * 86400
+# The length of a billing period by the price's interval (a month is 30 days here).
+INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": PERIOD, "year": 365 * 86400}
 
 
 def _new_id(kind: str) -> str:
@@ -186,6 +188,8 @@ class FakeProvider(PaymentProvider):
             subscription_id = _new_id("sub")
             now = int(time.time())
             trial = data.get("trial_period_days") or 0
+            fields = self._get(data["price"], "price").data["fields"]
+            period = INTERVAL_SECONDS.get(fields.get("interval"), PERIOD) * int(fields.get("interval_count") or 1)
             FakeProviderObject.objects.create(
                 kind="subscription",
                 external_id=subscription_id,
@@ -195,7 +199,7 @@ class FakeProvider(PaymentProvider):
                     "quantity": data["quantity"],
                     "status": "trialing" if trial else "active",
                     "start": now,
-                    "period_end": now + (trial * 86400 if trial else PERIOD),
+                    "period_end": now + (trial * 86400 if trial else period),
                     "cancel_at_period_end": False,
                     "canceled_at": None,
                     "trial_end": now + trial * 86400 if trial else None,

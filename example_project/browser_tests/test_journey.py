@@ -151,6 +151,13 @@ def test_sign_up_to_invoice(site, page, shot, vies):
     subscription.refresh_from_db()
     assert (subscription.status, subscription.cancel_at_period_end) == ("active", False)
 
+    # The portal (the fake provider has none: it sends the customer straight back), whose
+    # return refreshes the subscriptions from the provider.
+    page.get_by_role("button", name="Open the billing portal").click()
+    expect(page).to_have_url(re.compile(r"/account/$"))
+    expect(page.locator(".notice.warning")).to_have_count(0)
+    expect(page.get_by_role("heading", name=re.compile("Team plan"))).to_be_visible()
+
     # Orders and invoices, with a link to the invoice.
     page.get_by_role("link", name="Orders & invoices").click()
     invoice_row = page.locator("[data-invoice]").first
