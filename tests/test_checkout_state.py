@@ -163,3 +163,32 @@ def test_the_portal_return_refreshes_subscriptions_once_a_minute(api, shop, stri
 def test_a_customer_not_at_stripe_has_nothing_to_refresh(api, shop, stripe_emulator):
     assert api.post(REFRESH).json() == {"refreshed": False, "subscriptions": []}
     assert stripe_emulator.count() == 0
+
+
+def test_webhooks_of_the_read_second_write_no_row(api, shop, stripe_emulator):
+    """Stripe's webhooks often come in the same second as the page's read: they write nothing, updated_at included."""
+    session_id = started(api, stripe_emulator, shop)
+    session, subscription = stripe_emulator.complete_checkout(session_id)
+    assert api.get(URL.format(session_id)).json()["state"] == "complete"
+    before = (list(Subscription.objects.values()), list(Order.objects.values()))
+    updated = []
+
+    def receive(sender, **kwargs):
+        updated.append(kwargs["subscription"].pk)
+
+    signals.subscription_updated.connect(receive, weak=False)
+    try:
+        for event_type, obj in (
+            ("checkout.session.completed", session),
+            ("customer.subscription.created", subscription),
+            ("customer.subscription.updated", subscription),
+        ):
+            assert post_event(api, build_event(event_type, obj, created=int(time.time()))).status_code == 200
+    finally:
+        signals.subscription_updated.disconnect(receive)
+    assert (list(Subscription.objects.values()), list(Order.objects.values())) == before
+    assert updated == []
+    outcomes = list(
+        WebhookEvent.objects.filter(type__startswith="customer.subscription").values_list("outcome", flat=True)
+    )
+    assert any("unchanged" in outcome for outcome in outcomes), outcomes

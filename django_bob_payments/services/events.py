@@ -195,6 +195,23 @@ def mark_applied(link: ExternalPaymentProvider, context: ApplyContext) -> None:
 
 
 # A subscription in these states has ended for good at the provider: no event revives it.
+# What a subscription event writes on the local row.
+SUBSCRIPTION_EVENT_FIELDS = (
+    "pricing_id",
+    "status",
+    "quantity",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "cancel_at",
+    "canceled_at",
+    "ended_at",
+    "trial_start",
+    "trial_end",
+    "entitlements",
+    "scheduled_pricing_id",
+    "scheduled_quantity",
+)
 ENDED_STATUSES = (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
 # Invoices move forward through these ranks; paid and void are final.
 INVOICE_RANK = {
@@ -338,6 +355,7 @@ class EventApplier:
         previous_product = None if created else subscription.pricing.product
         if created:
             subscription = Subscription(customer=context.customer)
+        held = None if created else self._tracked(subscription)
         plan_changed = subscription.pricing_id != pricing.pk
         subscription.pricing = pricing
         subscription.status = data["status"]
@@ -369,9 +387,12 @@ class EventApplier:
         if scheduled_change_applied:
             subscription.scheduled_pricing = None
             subscription.scheduled_quantity = None
+        # An event that changes nothing (the webhook of a state the checkout-state read or
+        # the reconciliation applied first) writes only the watermark, and signals nothing.
+        changed = created or items_changed or self._tracked(subscription) != held
         if created:
             subscription.save()
-        else:
+        elif changed:
             save_fields(subscription)
         if items_changed:
             self._replace_items(context, subscription, held_items, wanted_items)
@@ -405,11 +426,18 @@ class EventApplier:
         if created:
             context.signal(signals.subscription_created, subscription=subscription)
             context.note(f"subscription {subscription.pk} created ({subscription.status})")
+        elif not changed:
+            context.note(f"subscription {subscription.pk} unchanged ({subscription.status})")
         else:
             context.signal(signals.subscription_updated, subscription=subscription, previous_status=previous_status)
             context.note(f"subscription {subscription.pk} updated ({previous_status} -> {subscription.status})")
         if subscription.status == Subscription.Status.CANCELED and previous_status != Subscription.Status.CANCELED:
             context.signal(signals.subscription_canceled, subscription=subscription)
+
+    @staticmethod
+    def _tracked(subscription: Subscription) -> tuple[Any, ...]:
+        """The subscription's fields that events write, to tell whether one changed anything."""
+        return tuple(getattr(subscription, name) for name in SUBSCRIPTION_EVENT_FIELDS)
 
     @staticmethod
     def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -540,6 +568,9 @@ class EventApplier:
                 currency=data["currency"] or order.currency,
             )
         paid = data["payment_status"] in ("paid", "no_payment_required")
+        # The order is written only when the event changes it: a late webhook of an outcome
+        # already applied (the checkout-state read came first) leaves the row as it is.
+        held = (order.status, order.paid_at, order.amount_total)
         # Signals tell what happened once: when the attempt moves forward (a second event of
         # the same outcome, such as the checkout-state endpoint's read and the webhook, is silent).
         if event.action in ("completed", "async_payment_succeeded") and paid:
@@ -548,7 +579,6 @@ class EventApplier:
                 order.paid_at = from_timestamp(event.created)
             if data["amount_total"] is not None:
                 order.amount_total = data["amount_total"]
-            save_fields(order)
             if advanced:
                 if event.action == "completed":
                     context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
@@ -558,11 +588,11 @@ class EventApplier:
                 context.signal(signals.checkout_completed, order=order, payment_attempt=attempt)
         elif event.action == "async_payment_failed":
             advanced = self._advance(attempt, PaymentAttempt.Status.FAILED, order, Order.Status.FAILED)
-            save_fields(order)
             if advanced:
                 context.signal(signals.payment_failed, order=order, payment_attempt=attempt, invoice=None)
         elif event.action == "expired":
             self._advance(attempt, PaymentAttempt.Status.EXPIRED, order, Order.Status.EXPIRED)
+        if (order.status, order.paid_at, order.amount_total) != held:
             save_fields(order)
         subscription_id = data["subscription_external_id"]
         if subscription_id and order.subscription_id is None:
