@@ -194,7 +194,6 @@ def mark_applied(link: ExternalPaymentProvider, context: ApplyContext) -> None:
     link.last_event_created, link.last_event_id = context.watermark
 
 
-# A subscription in these states has ended for good at the provider: no event revives it.
 # What a subscription event writes on the local row.
 SUBSCRIPTION_EVENT_FIELDS = (
     "pricing_id",
@@ -212,6 +211,7 @@ SUBSCRIPTION_EVENT_FIELDS = (
     "scheduled_pricing_id",
     "scheduled_quantity",
 )
+# A subscription in these states has ended for good at the provider: no event revives it.
 ENDED_STATUSES = (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
 # Invoices move forward through these ranks; paid and void are final.
 INVOICE_RANK = {

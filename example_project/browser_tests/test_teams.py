@@ -64,3 +64,16 @@ def test_owner_pays_for_the_team(site, page, shot):
     # Her personal account has no plan: the team's is the team's.
     switch_to(page, "alice (personal)")
     expect(page.get_by_role("heading", name="No plan yet")).to_be_visible()
+
+
+def test_the_switcher_refuses_odd_input(client, db):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("carol", password="carol")
+    client.force_login(user)
+    answer = client.post("/teams/switch/", {"team": "abc", "next": "//evil.example/"})
+    assert (answer.status_code, answer["Location"]) == (302, "/account/")
+    team = Team.objects.create(name="Other")  # carol is not a member
+    client.post("/teams/switch/", {"team": str(team.pk)})
+    assert "team" not in client.session
+    assert client.post("/teams/switch/", {"team": "", "next": "/pricing/"})["Location"] == "/pricing/"

@@ -4,11 +4,15 @@ from demo.models import Team
 
 
 def selected_team(request) -> Team | None:
-    """The team chosen in the switcher, when the user is still one of its members."""
-    team_id = request.session.get("team")
-    if not team_id or not request.user.is_authenticated:
-        return None
-    return Team.objects.filter(pk=team_id, memberships__user=request.user).first()
+    """The team chosen in the switcher, when the user is still one of its members (looked up once per request)."""
+    if not hasattr(request, "_demo_team"):
+        team_id = request.session.get("team")
+        request._demo_team = (
+            Team.objects.filter(pk=team_id, memberships__user=request.user).first()
+            if team_id and request.user.is_authenticated
+            else None
+        )
+    return request._demo_team
 
 
 def billing_account(request) -> dict:

@@ -5,12 +5,15 @@ called by ``static/demo/site.js``: checkout, the portal, subscription changes, b
 information and the VAT check.
 """
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_countries import countries
 
@@ -36,6 +39,21 @@ def refused(request, err: BillingPermissionDenied):
     owners = Membership.objects.filter(team=team, role=Membership.Role.OWNER).select_related("user") if team else []
     context = {"message": err.args[0], "owners": [m.user for m in owners]}
     return render(request, "demo/refused.html", context, status=403)
+
+
+def billing_page(view):
+    """A logged-in page of the account's billing, called with its customer; the refusal page for other members."""
+
+    @login_required
+    @wraps(view)
+    def page(request, *args, **kwargs):
+        try:
+            customer = billing_customer(request)
+        except BillingPermissionDenied as err:
+            return refused(request, err)
+        return view(request, customer, *args, **kwargs)
+
+    return page
 
 
 def home(request):
@@ -87,12 +105,8 @@ def pricing(request):
     return render(request, "demo/pricing.html", context)
 
 
-@login_required
-def billing(request):
-    try:
-        customer = billing_customer(request)
-    except BillingPermissionDenied as err:
-        return refused(request, err)
+@billing_page
+def billing(request, customer):
     info = BillingInformation.objects.filter(customer=customer).first()
     context = {"info": info, "countries": list(countries), "method": "PUT" if info else "POST"}
     return render(request, "demo/billing.html", context)
@@ -119,12 +133,8 @@ def usage(request) -> dict[str, int]:
     return {"projects": projects_of(request).count(), "seats": team.memberships.count() if team else 1}
 
 
-@login_required
-def account(request):
-    try:
-        customer = billing_customer(request)
-    except BillingPermissionDenied as err:
-        return refused(request, err)
+@billing_page
+def account(request, customer):
     if request.GET.get("portal") == "returned":
         # Back from the provider's portal: read the subscriptions there (at most once a minute).
         try:
@@ -173,12 +183,8 @@ def create_project(request):
     return redirect("account")
 
 
-@login_required
-def orders(request):
-    try:
-        customer = billing_customer(request)
-    except BillingPermissionDenied as err:
-        return refused(request, err)
+@billing_page
+def orders(request, customer):
     context = {
         "orders": customer.orders.select_related("pricing__product")
         .prefetch_related("payment_attempts")
@@ -188,12 +194,8 @@ def orders(request):
     return render(request, "demo/orders.html", context)
 
 
-@login_required
-def invoice(request, pk: int):
-    try:
-        customer = billing_customer(request)
-    except BillingPermissionDenied as err:
-        return refused(request, err)
+@billing_page
+def invoice(request, customer, pk: int):
     found = customer.invoices.filter(pk=pk).first()
     if found is None:
         raise Http404("No such invoice.")
@@ -205,9 +207,12 @@ def invoice(request, pk: int):
 @require_POST
 def switch_team(request):
     team_id = request.POST.get("team", "")
-    if team_id and request.user.memberships.filter(team_id=team_id).exists():
+    if team_id.isdigit() and request.user.memberships.filter(team_id=int(team_id)).exists():
         request.session["team"] = int(team_id)
     else:
         request.session.pop("team", None)
     target = request.POST.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "account")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(target if safe else "account")

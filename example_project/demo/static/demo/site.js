@@ -217,5 +217,4 @@
     select.addEventListener("change", function () { select.form.requestSubmit(); });
   }
 
-  window.demoApi = api;
 })();
