@@ -39,4 +39,5 @@ BOB_PAYMENTS = {
     # Queued runs: the view stores and sends to Celery; workers apply (BOB_BENCH_QUEUE).
     "WEBHOOK_PROCESSING": "celery" if os.environ.get("BOB_BENCH_QUEUE") else "inline",
     "WEBHOOK_QUEUE": os.environ.get("BOB_BENCH_QUEUE") or None,
+    "WEBHOOK_ENQUEUE": os.environ.get("BOB_BENCH_ENQUEUE") or "request",
 }

@@ -10,12 +10,16 @@ Each customer goes through a realistic lifecycle (customer created, checkout com
 subscription created and updated, invoice paid, subscription deleted); the events of all
 customers are interleaved. Prints events per second, p50 / p99 latency and outbound Stripe
 API calls per event (Stripe is the test emulator, counting every request) for the app and
-for the baseline, on the same database.
+for the baseline, on the same database. The two are posted in alternating runs after a
+warm-up of a few events each, so that a change of the host's speed during the run falls on
+both; events per second count the time spent answering.
 
 ``--processing queued`` runs the app with WEBHOOK_PROCESSING "celery" (Redis at
 BOB_TEST_BROKER): the request stores the event and sends its task, which is the intake
 compared with the baseline; then a Celery worker with 1, 2, 4 ... processes applies the
-stored events, timed from its start until the last one is applied.
+stored events, timed from its start until the last one is applied. ``--enqueue
+request,background`` measures both ways of handing events to Celery (WEBHOOK_ENQUEUE): the
+request sends each task before answering, or a background thread sends them in batches.
 """
 
 from __future__ import annotations
@@ -69,23 +73,40 @@ def build_bodies(customers: int) -> tuple[list[str], list[str]]:
     return bodies, baseline
 
 
-def measure(post, bodies: list[str], url: str) -> dict[str, float]:
+def measure(post, bodies: list[str], baseline: list[str], *, warm: int = 12, rounds: int = 20) -> tuple[dict, dict]:
+    """
+    Post the app's events and the baseline's in alternating runs (``rounds`` runs each), so
+    that both meet the same machine: a drift of the host's speed during the run falls on
+    both sides. The first ``warm`` of each (imports, first compilations, connections) are
+    posted but not counted.
+    """
     from django_bob_payments.testing import sign_payload
 
-    latencies = []
-    started = time.perf_counter()
-    for body in bodies:
-        begin = time.perf_counter()
-        status = post(url, body, sign_payload(body, "whsec_tests"))
-        latencies.append(time.perf_counter() - begin)
-        if status != 200:
-            raise SystemExit(f"{url} answered {status}")
-    elapsed = time.perf_counter() - started
-    latencies.sort()
+    sides = {WEBHOOK_URL: (bodies, []), BASELINE_URL: (baseline, [])}
+    for url, (stream, _) in sides.items():
+        for body in stream[:warm]:
+            if post(url, body, sign_payload(body, "whsec_tests")) != 200:
+                raise SystemExit(f"{url} refused a warm-up event")
+    size = max(1, (len(bodies) - warm + rounds - 1) // rounds)
+    for start in range(warm, len(bodies), size):
+        for url, (stream, latencies) in sides.items():
+            for body in stream[start : start + size]:
+                signature = sign_payload(body, "whsec_tests")
+                begin = time.perf_counter()
+                status = post(url, body, signature)
+                latencies.append(time.perf_counter() - begin)
+                if status != 200:
+                    raise SystemExit(f"{url} answered {status}")
+    return _figures(sides[WEBHOOK_URL][1]), _figures(sides[BASELINE_URL][1])
+
+
+def _figures(latencies: list[float]) -> dict[str, float]:
+    """Events per second (of the time spent answering) and the p50 / p99 latency."""
+    ordered = sorted(latencies)
     return {
-        "events_per_second": len(bodies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "events_per_second": len(ordered) / sum(ordered),
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000,
     }
 
 
@@ -154,9 +175,8 @@ def run(mode: str, customers: int) -> dict:
 
     try:
         emulator.calls.clear()
-        app = measure(post, bodies, WEBHOOK_URL)
+        app, ceiling = measure(post, bodies, baseline)
         app["stripe_calls_per_event"] = emulator.count() / len(bodies)
-        ceiling = measure(post, baseline, BASELINE_URL)
     finally:
         if server is not None:
             server.terminate()
@@ -164,6 +184,10 @@ def run(mode: str, customers: int) -> dict:
         emulator.stop()
     from django_bob_payments.models import WebhookEvent
 
+    if os.environ.get("BOB_BENCH_QUEUE") and server is None:
+        from django_bob_payments import tasks
+
+        tasks.publisher.flush(timeout=60)  # this process is the web process
     if os.environ.get("BOB_BENCH_WORKERS"):
         app["applied_per_second"] = apply_with_workers(int(os.environ["BOB_BENCH_WORKERS"]), len(bodies))
     processed = WebhookEvent.objects.filter(provider="stripe", status="processed").count()
@@ -172,9 +196,13 @@ def run(mode: str, customers: int) -> dict:
 
 def serve(port: int) -> None:
     """Serve the project over HTTP with a threaded WSGI server that answers without Nagle delays."""
+    import signal
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+    # Stopped by SIGTERM, the server exits as a web server does: what its background
+    # publisher holds is sent first (atexit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     setup_django(os.environ.get("BOB_BENCH_STRIPE_URL", ""))
     from django.core.wsgi import get_wsgi_application
 
@@ -199,6 +227,7 @@ def main() -> int:
     parser.add_argument("--modes", default="inprocess,http")
     parser.add_argument("--processing", default="inline", help="inline, queued, or both: inline,queued")
     parser.add_argument("--workers", default="1", help="queued: Celery worker processes, e.g. 1,2,4")
+    parser.add_argument("--enqueue", default="request", help="queued: WEBHOOK_ENQUEUE, request and/or background")
     parser.add_argument("--run", nargs=2, metavar=("MODE", "CUSTOMERS"), help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -209,21 +238,23 @@ def main() -> int:
         print(json.dumps(run(args.run[0], int(args.run[1]))))
         return 0
 
-    print(f"{'database':10} {'mode':16} {'':9} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'Stripe calls/event':>19}")
+    print(f"{'database':10} {'mode':22} {'':9} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'Stripe calls/event':>19}")
     configurations = [
-        (engine, mode, processing, workers)
+        (engine, mode, processing, workers, enqueue)
         for engine in args.engines.split(",")
         for mode in args.modes.split(",")
         for processing in args.processing.split(",")
+        for enqueue in (args.enqueue.split(",") if processing == "queued" else [""])
         for workers in (args.workers.split(",") if processing == "queued" else [""])
     ]
-    for engine, mode, processing, workers in configurations:
+    for engine, mode, processing, workers, enqueue in configurations:
         if True:
             with tempfile.TemporaryDirectory() as tmp:
                 env = {**os.environ, "BOB_BENCH_ENGINE": engine, "PYTHONPATH": str(ROOT)}
                 if processing == "queued":
                     env["BOB_BENCH_QUEUE"] = f"bob-bench-{os.getpid()}-{engine}-{mode}-{workers}"
                     env["BOB_BENCH_WORKERS"] = workers
+                    env["BOB_BENCH_ENQUEUE"] = enqueue
                 if engine == "postgres":
                     env["BOB_BENCH_DB"] = "bob_payments_bench"
                     _postgres(f"DROP DATABASE IF EXISTS {env['BOB_BENCH_DB']}")
@@ -244,17 +275,17 @@ def main() -> int:
                         _postgres(f"DROP DATABASE IF EXISTS {env['BOB_BENCH_DB']}")
             result = json.loads(output.strip().splitlines()[-1])
             app, base = result["app"], result["baseline"]
-            label_mode = f"{mode} {processing}"
+            label_mode = f"{mode} {processing}" + (f" {enqueue[:4]}" if enqueue else "")
             for label, figures in (("app", app), ("baseline", base)):
                 calls = f"{figures['stripe_calls_per_event']:.2f}" if "stripe_calls_per_event" in figures else ""
                 print(
-                    f"{engine:10} {label_mode:16} {label:9} {figures['events_per_second']:9.0f} "
+                    f"{engine:10} {label_mode:22} {label:9} {figures['events_per_second']:9.0f} "
                     f"{figures['p50_ms']:8.2f} {figures['p99_ms']:8.2f} {calls:>19}"
                 )
             ratio = app["events_per_second"] / base["events_per_second"]
-            print(f"{'':27} app / baseline: {ratio:.0%} ({result['processed']}/{result['events']} events applied)")
+            print(f"{'':33} app / baseline: {ratio:.0%} ({result['processed']}/{result['events']} events applied)")
             if "applied_per_second" in app:
-                print(f"{'':27} applied by {workers} worker process(es): {app['applied_per_second']:.0f} events/s")
+                print(f"{'':33} applied by {workers} worker process(es): {app['applied_per_second']:.0f} events/s")
     return 0
 
 

@@ -52,7 +52,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 
 def _check_webhook_processing() -> list[checks.CheckMessage]:
-    from django_bob_payments.interactors import WEBHOOK_MODES, missing_engine
+    from django_bob_payments.interactors import ENQUEUE_MODES, WEBHOOK_MODES, missing_engine
 
     mode = bob_settings.WEBHOOK_PROCESSING
     if mode not in WEBHOOK_MODES:
@@ -68,6 +68,16 @@ def _check_webhook_processing() -> list[checks.CheckMessage]:
     if missing:
         return [
             checks.Error(missing, hint='Install the extra, or use "inline".', obj=SETTING_NAME, id="bob_payments.E013")
+        ]
+    enqueue = bob_settings.WEBHOOK_ENQUEUE
+    if enqueue not in ENQUEUE_MODES:
+        return [
+            checks.Error(
+                f"{_key('WEBHOOK_ENQUEUE')} is {enqueue!r}.",
+                hint=f"Use one of: {', '.join(ENQUEUE_MODES)}.",
+                obj=SETTING_NAME,
+                id="bob_payments.E014",
+            )
         ]
     return []
 

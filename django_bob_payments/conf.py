@@ -98,6 +98,10 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_PROCESSING": "inline",
     # The queue the webhook tasks are sent to; None: the engine's default queue.
     "WEBHOOK_QUEUE": None,
+    # Queued: "request" sends each event's task before the answer; "background" hands it to
+    # a thread of the web process that sends tasks in batches, so the answer never waits
+    # for the broker (the web server must run Python threads: uWSGI needs enable-threads).
+    "WEBHOOK_ENQUEUE": "request",
     # Minutes after which the sweeper hands an event still pending or failed to a worker
     # again (a crashed worker, a lost message).
     "WEBHOOK_SWEEP_AFTER": 10,

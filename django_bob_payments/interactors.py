@@ -98,6 +98,8 @@ from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, s
 logger = logging.getLogger(__name__)
 
 WEBHOOK_MODES = ("inline", "celery", "tasks")
+# How the request of a queued mode hands its event to the task engine.
+ENQUEUE_MODES = ("request", "background")
 
 # Seconds a checkout read at the provider is remembered: a session lives at most 24 hours.
 CHECKOUT_READ_SECONDS = 24 * 3600
@@ -703,8 +705,22 @@ class PaymentInteractor:
             return inbox.receive(payload, body)
         result = inbox.store(payload, body)
         if result.to_apply:
-            self.enqueue_webhook_event(result.event)
+            if bob_settings.WEBHOOK_ENQUEUE == "background":
+                self.publish_webhook_event(result.event)
+            else:
+                self.enqueue_webhook_event(result.event)
         return result
+
+    def publish_webhook_event(self, event: WebhookEvent) -> None:
+        """
+        Hand a stored event to this process's background publisher (WEBHOOK_ENQUEUE
+        "background"), which sends it to the task engine with others, after the commit of
+        the transaction that stored it; the request does not wait for the broker.
+        """
+        from django_bob_payments import tasks
+
+        pk = event.pk
+        transaction.on_commit(lambda: tasks.publisher.submit(pk))
 
     def enqueue_webhook_event(self, event: WebhookEvent) -> bool:
         """

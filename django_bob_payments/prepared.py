@@ -43,7 +43,7 @@ def _stand_in(index: int, value: Any) -> Any:
 
 
 class _Compiled:
-    __slots__ = ("compiler", "fetch_mode", "for_update", "params", "positions", "sql")
+    __slots__ = ("compiler", "fetch_mode", "for_update", "params", "positions", "reader", "sql")
 
     def __init__(
         self,
@@ -60,6 +60,7 @@ class _Compiled:
         self.params = params
         self.positions = positions
         self.for_update = for_update
+        self.reader: _Reader | None = None
 
 
 class PreparedQuery(Generic[M]):
@@ -112,6 +113,8 @@ class PreparedQuery(Generic[M]):
             positions.append(found[0])
         if not compiler.klass_info or compiler.annotation_col_map:
             return _UNPREPARED
+        if compiler.has_composite_fields([column[0] for column in compiler.select[0 : compiler.col_count]]):
+            return _UNPREPARED  # composite primary keys: their columns are read as tuples
         compiler.connection = None  # each run takes its own thread's connection
         # Django 6.1's fetch modes travel with the queryset into the instances it makes.
         return _Compiled(compiler, sql, params, positions, locks, getattr(queryset, "_fetch_mode", None))
@@ -129,23 +132,52 @@ class PreparedQuery(Generic[M]):
             rows = cursor.fetchall()
         if not rows:
             return []
+        reader = compiled.reader
+        if reader is None:
+            reader = compiled.reader = _Reader(compiled, connection, using)
+        return reader.read(rows, connection, using)
+
+
+class _Reader:
+    """
+    How the rows of a compiled query become model instances, worked out once: the columns of
+    each model, the converters of each column and the populators of ``select_related``, as
+    the ORM's compiler works them out on every run.
+    """
+
+    __slots__ = ("converters", "fetch_mode", "from_db", "init_list", "populators", "span")
+
+    def __init__(self, compiled: _Compiled, connection: Any, using: str) -> None:
         compiler = copy.copy(compiled.compiler)
         compiler.connection = connection
         select, klass_info = compiler.select, compiler.klass_info
         model_cls = klass_info["model"]
         select_fields = klass_info["select_fields"]
-        start, end = select_fields[0], select_fields[-1] + 1
-        init_list = [column[0].target.attname for column in select[start:end]]
-        fetch_mode = compiled.fetch_mode
-        if fetch_mode is None:
-            populators = get_related_populators(klass_info, select, using)
-            from_db = model_cls.from_db
+        self.span = (select_fields[0], select_fields[-1] + 1)
+        self.init_list = [column[0].target.attname for column in select[self.span[0] : self.span[1]]]
+        expressions = [column[0] for column in select[0 : compiler.col_count]]
+        self.converters = list(compiler.get_converters(expressions).items())
+        self.fetch_mode = compiled.fetch_mode
+        if self.fetch_mode is None:
+            self.populators = get_related_populators(klass_info, select, using)
+            self.from_db = model_cls.from_db
         else:
-            populators = get_related_populators(klass_info, select, using, fetch_mode)
-            from_db = functools.partial(model_cls.from_db, fetch_mode=fetch_mode)
+            self.populators = get_related_populators(klass_info, select, using, self.fetch_mode)
+            self.from_db = functools.partial(model_cls.from_db, fetch_mode=self.fetch_mode)
+
+    def read(self, rows: list[tuple[Any, ...]], connection: Any, using: str) -> list[Any]:
+        start, end = self.span
+        converters, populators, from_db, init_list = self.converters, self.populators, self.from_db, self.init_list
+        fetch_mode = self.fetch_mode
         found = []
         peers: list[Any] = []
-        for row in compiler.results_iter([rows]):
+        for raw in rows:
+            row = list(raw)
+            for position, (functions, expression) in converters:
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
             obj = from_db(using, init_list, row[start:end])
             if fetch_mode is not None and fetch_mode.track_peers:
                 peers.append(weakref.ref(obj))

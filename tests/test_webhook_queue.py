@@ -76,9 +76,14 @@ def celery_on(settings):
     """Queued on Celery: the server sends to ``broker`` on a queue of this test's own; returns the queue."""
     from tests.celery_app import app
 
-    def use(broker: str) -> str:
+    def use(broker: str, enqueue: str = "request") -> str:
         queue = f"bob-tests-{uuid.uuid4().hex[:12]}"
-        settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "WEBHOOK_PROCESSING": "celery", "WEBHOOK_QUEUE": queue}
+        settings.BOB_PAYMENTS = {
+            **settings.BOB_PAYMENTS,
+            "WEBHOOK_PROCESSING": "celery",
+            "WEBHOOK_QUEUE": queue,
+            "WEBHOOK_ENQUEUE": enqueue,
+        }
         app.conf.broker_url = broker
         # Connections to the previous broker are dropped (as after a fork).
         app._after_fork()
@@ -248,10 +253,17 @@ def assert_applied_once_in_order(lifecycles, events) -> None:
         assert customer.invoices.get().subscription_id == subscription.pk
 
 
-@pytest.mark.parametrize("broker", BROKERS)
-def test_celery_workers_apply_every_event_once_in_order(live_server, celery_on, stream, broker):
+# Each broker with the request sending each task; Redis with the background publisher too.
+CELERY_RUNS = [
+    *(pytest.param(*param.values, "request", id=param.id, marks=param.marks) for param in BROKERS),
+    pytest.param(REDIS, "background", id="redis-background", marks=needs_redis),
+]
+
+
+@pytest.mark.parametrize("broker,enqueue", CELERY_RUNS)
+def test_celery_workers_apply_every_event_once_in_order(live_server, celery_on, stream, broker, enqueue):
     lifecycles, events = stream
-    queue = celery_on(broker)
+    queue = celery_on(broker, enqueue)
     worker = celery_worker(queue, broker)
     try:
         statuses = post_all(live_server.url, events)
@@ -273,8 +285,9 @@ def test_a_celery_worker_killed_mid_batch_loses_nothing(live_server, celery_on, 
     kill_then_recover(live_server.url, lifecycles, events, lambda: celery_worker(queue, REDIS))
 
 
-def test_django_tasks_database_workers_apply_every_event_once(live_server, settings, stream):
+@pytest.mark.parametrize("enqueue", ["request", "background"])
+def test_django_tasks_database_workers_apply_every_event_once(live_server, settings, stream, enqueue):
     lifecycles, events = stream
-    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "WEBHOOK_PROCESSING": "tasks"}
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "WEBHOOK_PROCESSING": "tasks", "WEBHOOK_ENQUEUE": enqueue}
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.backend.DatabaseBackend"}}
     kill_then_recover(live_server.url, lifecycles, events, tasks_worker)
