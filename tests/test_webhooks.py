@@ -398,6 +398,25 @@ def test_applying_an_event_takes_a_fixed_number_of_queries(
         assert post(client, lifecycle.subscription_updated).json()["duplicate"] is True
 
 
+def test_first_events_take_a_fixed_number_of_queries(client, lifecycle, django_assert_num_queries, settings):
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "EMAILS_ENABLED": {}}  # no receipt in the outbox
+    # BEGIN, the customer by its provider ID (not linked yet), the local customer its
+    # metadata names, locked, whether it has a link, the link's insert, the link read by the
+    # handler and its watermark, the event's insert, COMMIT.
+    with django_assert_num_queries(9):
+        post(client, lifecycle.customer_created)
+    # BEGIN, the customer, its billing information, the order, the payment attempt (none
+    # yet), the subscription (not yet), the attempt inserted with its status, the order's
+    # update, the event's insert, COMMIT.
+    with django_assert_num_queries(10):
+        post(client, lifecycle.checkout_completed)
+    post(client, lifecycle.subscription_created)
+    # BEGIN, the customer, the invoice (none yet), its subscription, the invoice's insert,
+    # the event's insert, COMMIT.
+    with django_assert_num_queries(7):
+        post(client, lifecycle.invoice_paid)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_over_real_http(live_server, catalog, make_user):
     import requests

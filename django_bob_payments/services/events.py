@@ -38,7 +38,7 @@ from django_bob_payments.models import (
     Subscription,
     SubscriptionItem,
 )
-from django_bob_payments.prepared import PreparedQuery, save_fields
+from django_bob_payments.prepared import PreparedQuery, insert_row, save_fields
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import BillingService
@@ -391,7 +391,7 @@ class EventApplier:
         # the reconciliation applied first) writes only the watermark, and signals nothing.
         changed = created or items_changed or self._tracked(subscription) != held
         if created:
-            subscription.save()
+            insert_row(subscription)
         elif changed:
             save_fields(subscription)
         if items_changed:
@@ -409,7 +409,7 @@ class EventApplier:
             ).update(subscription=subscription)
         mark_applied(link, context)
         if created:
-            link.save()
+            insert_row(link)
         else:
             save_fields(link, WATERMARK_FIELDS)
         if limit_may_change or subscription.exceeds_limit:
@@ -496,7 +496,9 @@ class EventApplier:
                 save_fields(item, ("pricing", "quantity", "updated_at"))
         if by_id:
             SubscriptionItem.objects.filter(pk__in=[item.pk for item in by_id.values()]).delete()
-        if new:
+        if len(new) == 1:
+            insert_row(new[0])
+        elif new:
             SubscriptionItem.objects.bulk_create(new)
 
     @staticmethod
@@ -560,7 +562,8 @@ class EventApplier:
             return
         attempt = ATTEMPT.first(event.provider, data["external_id"])
         if attempt is None:
-            attempt = PaymentAttempt.objects.create(
+            # Inserted below with the status this event gives it: one statement.
+            attempt = PaymentAttempt(
                 order=order,
                 provider=event.provider,
                 external_id=data["external_id"],
@@ -570,7 +573,7 @@ class EventApplier:
         paid = data["payment_status"] in ("paid", "no_payment_required")
         # The order is written only when the event changes it: a late webhook of an outcome
         # already applied (the checkout-state read came first) leaves the row as it is.
-        held = (order.status, order.paid_at, order.amount_total)
+        held = (order.status, order.paid_at, order.amount_total, order.subscription_id)
         # Signals tell what happened once: when the attempt moves forward (a second event of
         # the same outcome, such as the checkout-state endpoint's read and the webhook, is silent).
         if event.action in ("completed", "async_payment_succeeded") and paid:
@@ -592,14 +595,16 @@ class EventApplier:
                 context.signal(signals.payment_failed, order=order, payment_attempt=attempt, invoice=None)
         elif event.action == "expired":
             self._advance(attempt, PaymentAttempt.Status.EXPIRED, order, Order.Status.EXPIRED)
-        if (order.status, order.paid_at, order.amount_total) != held:
-            save_fields(order)
+        if attempt.pk is None:
+            insert_row(attempt)
         subscription_id = data["subscription_external_id"]
         if subscription_id and order.subscription_id is None:
+            # The subscription's events came first: the order is linked to it now.
             link = SUBSCRIPTION_ID.first(event.provider, subscription_id)
             if link is not None:
                 order.subscription_id = link.subscription_id
-                order.save(update_fields=["subscription", "updated_at"])
+        if (order.status, order.paid_at, order.amount_total, order.subscription_id) != held:
+            save_fields(order)
         context.note(f"order {order.pk}: {order.status}, attempt {attempt.pk}: {attempt.status}")
 
     def _record_customer_details(self, context: ApplyContext, details: dict[str, Any]) -> None:
@@ -654,7 +659,8 @@ class EventApplier:
         moved = ATTEMPT_RANK[attempt_status] > ATTEMPT_RANK[attempt.status]
         if moved:
             attempt.status = attempt_status
-            save_fields(attempt, ("status", "updated_at"))
+            if attempt.pk is not None:  # a new attempt is inserted with its status
+                save_fields(attempt, ("status", "updated_at"))
         if order_status and ORDER_RANK[order_status] > ORDER_RANK[order.status]:
             order.status = order_status
         return moved
@@ -691,7 +697,7 @@ class EventApplier:
         invoice.paid_at = from_timestamp(data["paid_at"])
         mark_applied(invoice, context)
         if invoice.pk is None:
-            invoice.save()
+            insert_row(invoice)
         else:
             save_fields(invoice)
         if event.action == "paid":

@@ -60,6 +60,19 @@ LOCKED_CUSTOMER = PreparedQuery(
         .order_by()[:1]
     )
 )
+# The local customer a provider customer's metadata names, locked; a provider link it has.
+LOCKED_CUSTOMER_PK = PreparedQuery(
+    lambda pk: (
+        Customer.objects.filter(pk=pk)
+        .select_for_update(of=("self",) if connection.features.has_select_for_update_of else ())
+        .order_by()[:1]
+    )
+)
+LINK_OF_CUSTOMER = PreparedQuery(
+    lambda customer, provider: (
+        ExternalCustomer.objects.filter(customer_id=customer, provider=provider).only("pk").order_by()[:1]
+    )
+)
 # A stored event, locked; its head (what a worker needs to pick its inbox); the pending
 # events of its customer received before it.
 LOCKED_EVENT = PreparedQuery(lambda pk: WebhookEvent.objects.select_for_update().filter(pk=pk).order_by()[:1])
@@ -477,36 +490,42 @@ class WebhookInbox:
             hint = resolved.local_id
         if hint is None and event.kind not in OWNERLESS_KINDS:
             return None
-        return Customer.objects.select_for_update().get(pk=self._link_customer(event, hint))
+        if hint is None:
+            return Customer.objects.select_for_update().get(pk=self._link_ownerless(event))
+        return self._link_customer(event, hint)
 
-    def _link_customer(self, event: ProviderEvent, hint: int | None) -> int:
+    def _link_customer(self, event: ProviderEvent, hint: int) -> Customer:
         """
-        Link the provider's customer to the local one ``hint`` names, or to a new, ownerless
-        one when there is no hint. A local customer linked to another provider customer
-        already keeps that link: the event is applied to it without linking this one.
+        Link the provider's customer to the local one ``hint`` names, locked first: two
+        deliveries of its first events wait for each other there, and the second finds the
+        link the first made. A local customer linked to another provider customer already
+        keeps that link: the event is applied to it without linking this one.
+        """
+        customer = LOCKED_CUSTOMER_PK.first(hint)
+        if customer is None:
+            raise WebhookHandlingError(
+                f"The provider's customer {event.customer_key} names local customer {hint}, which does not exist.",
+                provider=event.provider,
+                code="unknown_customer",
+            )
+        if LINK_OF_CUSTOMER.first(customer.pk, event.provider) is None:
+            insert_row(ExternalCustomer(customer=customer, provider=event.provider, external_id=event.customer_key))
+        return customer
+
+    def _link_ownerless(self, event: ProviderEvent) -> int:
+        """
+        Link the provider's customer, created at the provider outside the app (the dashboard,
+        a payment link), to a new, ownerless local customer; or to the one another process
+        linked it to first.
         """
         try:
             with transaction.atomic():
-                if hint is not None:
-                    customer = Customer.objects.filter(pk=hint).first()
-                    if customer is None:
-                        raise WebhookHandlingError(
-                            f"The provider's customer {event.customer_key} names local customer {hint}, "
-                            "which does not exist.",
-                            provider=event.provider,
-                            code="unknown_customer",
-                        )
-                    if ExternalCustomer.objects.filter(customer=customer, provider=event.provider).exists():
-                        return customer.pk
-                else:
-                    # Created at the provider outside the app (the dashboard, a payment link).
-                    customer = Customer.objects.create()
+                customer = Customer.objects.create()
                 ExternalCustomer.objects.create(
                     customer=customer, provider=event.provider, external_id=event.customer_key
                 )
                 return customer.pk
         except IntegrityError:
-            # Another process linked it first.
             return ExternalCustomer.objects.get(provider=event.provider, external_id=event.customer_key).customer_id
 
     def look_up_customer(self, event: ProviderEvent) -> ResolvedCustomer:
