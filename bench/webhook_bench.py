@@ -14,6 +14,9 @@ for the baseline, on the same database. The two are posted in alternating runs a
 warm-up of a few events each, so that a change of the host's speed during the run falls on
 both; events per second count the time spent answering.
 
+``--modes gunicorn`` serves the same stream with gunicorn (one threaded worker) over
+keep-alive connections (pip install gunicorn).
+
 ``--processing queued`` runs the app with WEBHOOK_PROCESSING "celery" (Redis at
 BOB_TEST_BROKER): the request stores the event and sends its task, which is the intake
 compared with the baseline; then a Celery worker with 1, 2, 4 ... processes applies the
@@ -25,6 +28,7 @@ request sends each task before answering, or a background thread sends them in b
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -159,14 +163,20 @@ def run(mode: str, customers: int) -> dict:
         import requests
 
         port = 18000 + os.getpid() % 1000
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port)], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE
-        )
-        server.stdout.readline()
+        if mode == "gunicorn":
+            server = _gunicorn(port)
+        else:
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(port)], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE
+            )
+            server.stdout.readline()
         base = f"http://127.0.0.1:{port}"
+        # gunicorn's threaded worker keeps the connection open between requests; the
+        # wsgiref server of "http" closes it after each answer.
+        session = requests.Session()
 
         def post(url, body, signature):
-            return requests.post(
+            return session.post(
                 base + url,
                 data=body,
                 headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
@@ -192,6 +202,26 @@ def run(mode: str, customers: int) -> dict:
         app["applied_per_second"] = apply_with_workers(int(os.environ["BOB_BENCH_WORKERS"]), len(bodies))
     processed = WebhookEvent.objects.filter(provider="stripe", status="processed").count()
     return {"events": len(bodies), "processed": processed, "app": app, "baseline": ceiling}
+
+
+def _gunicorn(port: int) -> subprocess.Popen:
+    """gunicorn with one threaded worker (keep-alive connections) on ``port``, once it answers."""
+    import socket
+
+    if importlib.util.find_spec("gunicorn") is None:
+        raise SystemExit("--modes gunicorn needs gunicorn: pip install gunicorn")
+    command = [sys.executable, "-m", "gunicorn", "bench.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    command += ["--worker-class", "gthread", "--threads", "2", "--keep-alive", "30", "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("gunicorn did not start in 30 seconds")
 
 
 def serve(port: int) -> None:
@@ -224,7 +254,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--engines", default="sqlite,postgres")
-    parser.add_argument("--modes", default="inprocess,http")
+    parser.add_argument("--modes", default="inprocess,http", help="inprocess, http (wsgiref), gunicorn (keep-alive)")
     parser.add_argument("--processing", default="inline", help="inline, queued, or both: inline,queued")
     parser.add_argument("--workers", default="1", help="queued: Celery worker processes, e.g. 1,2,4")
     parser.add_argument("--enqueue", default="request", help="queued: WEBHOOK_ENQUEUE, request and/or background")

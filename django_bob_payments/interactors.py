@@ -93,7 +93,13 @@ from django_bob_payments.services.reconcile import (
 )
 from django_bob_payments.services.sync import KINDS, ProviderSync, SyncObserver, SyncReport, terms_digest
 from django_bob_payments.services.vies import VatCheck
-from django_bob_payments.services.webhooks import ReceiveResult, WebhookInbox, stored_head, synthetic_event
+from django_bob_payments.services.webhooks import (
+    HEAD_FIELDS,
+    ReceiveResult,
+    WebhookInbox,
+    stored_head,
+    synthetic_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -756,6 +762,18 @@ class PaymentInteractor:
         if head is None:
             return None
         return self.get_webhook_inbox(head.provider).apply_queued(pk, head)
+
+    def apply_queued_webhook_events(self, pks: list[int]) -> list[WebhookEvent]:
+        """
+        What a worker runs for a batch of the background publisher: ``apply_queued_webhook_event``
+        for each event, in order (see ``WebhookInbox.apply_queued_batch``).
+        """
+        heads = {row.pk: row for row in WebhookEvent.objects.filter(pk__in=pks).only(*HEAD_FIELDS)}
+        rows: list[WebhookEvent] = []
+        for provider in dict.fromkeys(head.provider for head in heads.values()):
+            batch = [pk for pk in pks if pk in heads and heads[pk].provider == provider]
+            rows.extend(self.get_webhook_inbox(provider).apply_queued_batch(batch, heads))
+        return rows
 
     def backfill_webhook_events(
         self, since: datetime.datetime, *, undelivered_only: bool = True, provider_name: str = "stripe"

@@ -49,7 +49,8 @@ def _apply(pk: int) -> str:
 
 def _apply_batch(pks: list[int]) -> list[int]:
     """Apply the stored events ``pks`` in order; the keys of those that failed and may pass."""
-    return [pk for pk in pks if _apply(pk) == "failed"]
+    rows = get_payment_interactor().apply_queued_webhook_events(pks)
+    return [row.pk for row in rows if row.status == "failed"]
 
 
 def _sweep() -> int:

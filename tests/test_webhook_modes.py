@@ -118,6 +118,33 @@ def test_a_worker_applies_the_customers_earlier_events_first(lifecycle):
     assert get_payment_interactor().apply_queued_webhook_event(10**9) is None
 
 
+def test_a_batch_applies_each_customers_events_in_order_with_two_queries_more(
+    make_user, catalog, django_assert_num_queries
+):
+    from django_bob_payments.models import Customer
+
+    inbox = get_payment_interactor().get_webhook_inbox("stripe")
+    first, second = (Lifecycle(Customer.objects.get(user=make_user()), catalog, index=index) for index in (1, 2))
+    stored = [inbox.store(event).event.pk for pair in zip(first.events, second.events, strict=True) for event in pair]
+    # A batch of the first customer's last event and the second's first three, given out of
+    # order and with a key twice; the first customer's earlier events are in another batch.
+    batch = [stored[10], stored[5], stored[1], stored[3], stored[5], 10**9]
+    rows = get_payment_interactor().apply_queued_webhook_events(batch)
+    assert [row.pk for row in rows] == batch[:5]
+    assert {row.status for row in rows} == {"processed"}
+    by_pk = dict(WebhookEvent.objects.values_list("pk", "processed_at"))
+    applied = [pk for pk in stored if by_pk[pk] is not None]
+    assert set(applied) == {*stored[0:11:2], stored[1], stored[3], stored[5]}
+    for events in (stored[0::2], stored[1::2]):
+        times = [by_pk[pk] for pk in events if by_pk[pk] is not None]
+        assert times == sorted(times)
+    assert Subscription.objects.get(customer=first.customer).status == "canceled"
+    # A batch applied already is read once (the events' heads), and nothing else.
+    with django_assert_num_queries(1):
+        rows = get_payment_interactor().apply_queued_webhook_events(stored[:4])
+    assert {row.attempts for row in rows} == {1}
+
+
 def test_a_celery_task_that_fails_is_tried_again_later(lifecycle, monkeypatch):
     from celery.exceptions import Retry
 
