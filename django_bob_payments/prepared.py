@@ -62,6 +62,23 @@ class _Compiled:
         self.for_update = for_update
         self.reader: _Reader | None = None
 
+    def bind(self, values: tuple[Any, ...], connection: Any) -> list[Any]:
+        """The statement's parameters with ``values`` in their places."""
+        if self.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(self.params)
+        for position, value in zip(self.positions, values, strict=True):
+            params[position] = value
+        return params
+
+    def rows_to_objects(self, rows: list[tuple[Any, ...]], connection: Any, using: str) -> list[Any]:
+        if not rows:
+            return []
+        reader = self.reader
+        if reader is None:
+            reader = self.reader = _Reader(self, connection, using)
+        return reader.read(rows, connection, using)
+
 
 class PreparedQuery(Generic[M]):
     """
@@ -79,14 +96,21 @@ class PreparedQuery(Generic[M]):
         return found[0] if found else None
 
     def all(self, *values: Any, using: str = DEFAULT_DB_ALIAS) -> list[M]:
+        compiled = self.compiled(values, using)
+        if compiled is None:
+            return list(self.build(*values).using(using))
+        read = _prefetched(connections[using]).pop((self, values), None)
+        if read is not None:
+            return compiled.rows_to_objects(read, connections[using], using)
+        return self._run(compiled, values, using)
+
+    def compiled(self, values: tuple[Any, ...], using: str) -> _Compiled | None:
+        """The query compiled for values of these kinds; None when it runs through the ORM."""
         key = (using, tuple(type(value) for value in values))
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(values, using)
-        if compiled is _UNPREPARED:
-            return list(self.build(*values).using(using))
-        assert isinstance(compiled, _Compiled)
-        return self._run(compiled, values, using)
+        return compiled if isinstance(compiled, _Compiled) else None
 
     def _compile(self, values: tuple[Any, ...], using: str) -> _Compiled | object:
         try:
@@ -122,20 +146,69 @@ class PreparedQuery(Generic[M]):
     @staticmethod
     def _run(compiled: _Compiled, values: tuple[Any, ...], using: str) -> list[M]:
         connection = connections[using]
-        if compiled.for_update and connection.get_autocommit():
-            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        params = list(compiled.params)
-        for position, value in zip(compiled.positions, values, strict=True):
-            params[position] = value
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(compiled.sql, compiled.bind(values, connection))
             rows = cursor.fetchall()
-        if not rows:
-            return []
-        reader = compiled.reader
-        if reader is None:
-            reader = compiled.reader = _Reader(compiled, connection, using)
-        return reader.read(rows, connection, using)
+        return compiled.rows_to_objects(rows, connection, using)
+
+
+def _prefetched(connection: Any) -> dict[tuple[PreparedQuery, tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows ``prefetch`` read on this connection that no query took yet."""
+    try:
+        return connection._bob_prefetched
+    except AttributeError:
+        connection._bob_prefetched = {}
+        return connection._bob_prefetched
+
+
+def can_pipeline(connection: Any) -> bool:
+    """Whether the connection sends several statements in one round trip (psycopg 3's pipeline mode)."""
+    if connection.vendor != "postgresql":
+        return False
+    connection.ensure_connection()
+    raw = connection.connection
+    return hasattr(raw, "pipeline") and type(raw).__module__.startswith("psycopg") and _pipeline_supported()
+
+
+@functools.cache
+def _pipeline_supported() -> bool:
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
+def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: str = DEFAULT_DB_ALIAS) -> None:
+    """
+    Run prepared queries together, in one round trip where the database can (PostgreSQL with
+    psycopg 3, in pipeline mode; with the BEGIN of a transaction that starts there), in the
+    order given, so that a ``SELECT ... FOR UPDATE`` first holds its lock for those after
+    it. Each query's next ``all`` or ``first`` with the same values takes the rows read,
+    once. Elsewhere it does nothing and the queries run when they are asked. The rows hold
+    until ``forget_prefetched``: prefetch only what is read before anything is written.
+    """
+    connection = connections[using]
+    if not can_pipeline(connection):
+        return
+    planned = [(query, values, query.compiled(values, using)) for query, values in queries]
+    planned = [(query, values, compiled) for query, values, compiled in planned if compiled is not None]
+    cursors = []
+    try:
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            for _query, values, compiled in planned:
+                cursor = connection.cursor()
+                cursors.append(cursor)
+                cursor.execute(compiled.sql, compiled.bind(values, connection))
+        store = _prefetched(connection)
+        for (query, values, _compiled), cursor in zip(planned, cursors, strict=True):
+            store[(query, values)] = cursor.fetchall()
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def forget_prefetched(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Drop the rows ``prefetch`` read that no query took."""
+    _prefetched(connections[using]).clear()
 
 
 class _Reader:

@@ -14,7 +14,7 @@ from django_bob_payments.models import (
     ExternalSubscription,
     Subscription,
 )
-from django_bob_payments.prepared import PreparedQuery, save_fields
+from django_bob_payments.prepared import PreparedQuery, forget_prefetched, prefetch, save_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +221,47 @@ def test_insert_row_writes_what_save_writes(django_assert_num_queries):
     assert bytes(WebhookEvent.objects.get(pk=inserted.pk).body) == b"\x00{}\xff"
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_row(event("evt_2"))
+
+
+LINK = PreparedQuery(
+    lambda key: ExternalSubscription.objects.select_related("subscription").filter(external_id=key).order_by()[:1]
+)
+LOCKED = PreparedQuery(lambda pk: Customer.objects.select_for_update().filter(pk=pk).order_by()[:1])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pipeline mode is psycopg 3's, on PostgreSQL")
+def test_prefetched_rows_are_taken_once_with_no_query_more(subscriptions, django_assert_num_queries):
+    customer = subscriptions[1].customer_id
+    with transaction.atomic():
+        # The lock, then two lookups: sent together, the lookups read once the lock was granted.
+        with django_assert_num_queries(3):
+            prefetch([(LOCKED, (customer,)), (LINK, ("sub_1",)), (LINK, ("sub_missing",))])
+        with django_assert_num_queries(0):
+            assert LOCKED.first(customer).pk == customer
+            link = LINK.first("sub_1")
+            assert LINK.first("sub_missing") is None
+        assert fields(link) == fields(ExternalSubscription.objects.get(external_id="sub_1"))
+        assert fields(link.subscription) == fields(subscriptions[1])
+        # Taken once: asked again, the query runs.
+        with django_assert_num_queries(1):
+            assert LINK.first("sub_1").pk == link.pk
+        prefetch([(LINK, ("sub_2",))])
+        forget_prefetched()
+        with django_assert_num_queries(1):
+            assert LINK.first("sub_2").subscription_id == subscriptions[2].pk
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="elsewhere than PostgreSQL")
+def test_prefetch_does_nothing_where_statements_go_one_by_one(subscriptions, django_assert_num_queries):
+    with transaction.atomic():
+        with django_assert_num_queries(0):
+            prefetch([(LINK, ("sub_1",))])
+        with django_assert_num_queries(1):
+            assert LINK.first("sub_1").subscription_id == subscriptions[1].pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pipeline mode is psycopg 3's, on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_prefetched_lock_outside_a_transaction_is_refused(subscriptions):
+    with pytest.raises(TransactionManagementError):
+        prefetch([(LOCKED, (subscriptions[0].customer_id,))])

@@ -75,7 +75,12 @@ SUBSCRIPTION_ID = PreparedQuery(
         .order_by()[:1]
     )
 )
-SUBSCRIPTION_ITEMS = PreparedQuery(lambda subscription: SubscriptionItem.objects.filter(subscription_id=subscription))
+# The items of the subscription a provider subscription is linked to.
+LINKED_ITEMS = PreparedQuery(
+    lambda provider, key: SubscriptionItem.objects.filter(
+        subscription__external_ids__provider=provider, subscription__external_ids__external_id=key
+    ).order_by()
+)
 ENTITLED_TO = PreparedQuery(
     lambda customer, product: Subscription.objects.filter(
         customer_id=customer, pricing__product_id=product, status__in=Subscription.ENTITLED_STATUSES
@@ -247,6 +252,31 @@ class EventApplier:
         handler = getattr(self, f"handle_{context.event.kind}")
         handler(context)
 
+    def reads(self, event: ProviderEvent) -> list[tuple[PreparedQuery[Any], tuple[Any, ...]]]:
+        """
+        The lookups the event's handler starts with, which depend only on the payload: the
+        inbox runs them together with the customer's lock (one round trip on PostgreSQL).
+        A handler that reads something else simply reads it; one that skips some leaves them.
+        """
+        data, provider = event.data, event.provider
+        if event.kind == "subscription":
+            key = (provider, data["external_id"])
+            # A subscription's first event finds no items (and reads them itself when it
+            # comes after others).
+            return (
+                [(SUBSCRIPTION_LINK, key)]
+                if event.action == "created"
+                else [(SUBSCRIPTION_LINK, key), (LINKED_ITEMS, key)]
+            )
+        if event.kind == "invoice":
+            reads = [(INVOICE, (provider, data["external_id"]))]
+            if data["subscription_external_id"]:
+                reads.append((SUBSCRIPTION_ID, (provider, data["subscription_external_id"])))
+            return reads
+        if event.kind == "checkout_session":
+            return [(ATTEMPT, (provider, data["external_id"]))]
+        return []
+
     # Customers and tax IDs
 
     def handle_customer(self, context: ApplyContext) -> None:
@@ -369,7 +399,7 @@ class EventApplier:
         subscription.ended_at = from_timestamp(data["ended_at"])
         subscription.trial_start = from_timestamp(data["trial_start"])
         subscription.trial_end = from_timestamp(data["trial_end"])
-        held_items = [] if created else SUBSCRIPTION_ITEMS.all(subscription.pk)
+        held_items = [] if created else LINKED_ITEMS.all(event.provider, data["external_id"])
         wanted_items = [
             (item["external_id"], item_pricing, item["quantity"])
             for item, item_pricing in zip(items, pricings, strict=True)

@@ -46,7 +46,7 @@ from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import Customer, ExternalCustomer, WebhookEvent
-from django_bob_payments.prepared import PreparedQuery, insert_row, save_fields
+from django_bob_payments.prepared import PreparedQuery, forget_prefetched, insert_row, prefetch, save_fields
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
 from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services.events import ApplyContext, EventApplier, local_pk
@@ -489,11 +489,19 @@ class WebhookInbox:
 
     def _apply(self, event: ProviderEvent, resolved: ResolvedCustomer | None = None) -> ApplyContext:
         """Lock the event's customer and run its handler. Must run inside a transaction."""
-        customer = self.lock_customer(event, resolved)
-        context = ApplyContext(event=event, customer=customer)
-        if resolved is not None:
-            context.note(f"read customer {event.customer_key} at the provider")
-        self.applier.apply(context)
+        # The lock and the handler's first lookups in one round trip where the database can:
+        # read after the lock is granted, they see what its previous holder committed.
+        reads = [(LOCKED_CUSTOMER, (event.provider, event.customer_key))] if event.customer_key else []
+        handler_reads = getattr(self.applier, "reads", None)
+        prefetch([*reads, *(handler_reads(event) if handler_reads else [])])
+        try:
+            customer = self.lock_customer(event, resolved)
+            context = ApplyContext(event=event, customer=customer)
+            if resolved is not None:
+                context.note(f"read customer {event.customer_key} at the provider")
+            self.applier.apply(context)
+        finally:
+            forget_prefetched()
         if self.side_effects is not None:
             # The outbox: effects (billing emails) are recorded in this transaction, so they
             # exist exactly when the event was applied, and are delivered after the commit.
