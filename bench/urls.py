@@ -34,7 +34,17 @@ def baseline_webhook(request):
     return JsonResponse({"id": payload["id"]})
 
 
+@csrf_exempt
+def flush_publisher(request):
+    """Wait until this process's background publisher has sent what it holds (WEBHOOK_ENQUEUE "background")."""
+    from django_bob_payments import tasks
+
+    tasks.publisher.flush(timeout=60)
+    return HttpResponse(status=204)
+
+
 urlpatterns = [
     path("api/payment/", include("django_bob_payments.urls")),
     path("baseline/webhook/", baseline_webhook),
+    path("bench/flush/", flush_publisher),
 ]

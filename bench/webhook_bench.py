@@ -22,7 +22,9 @@ BOB_TEST_BROKER): the request stores the event and sends its task, which is the 
 compared with the baseline; then a Celery worker with 1, 2, 4 ... processes applies the
 stored events, timed from its start until the last one is applied. ``--enqueue
 request,background`` measures both ways of handing events to Celery (WEBHOOK_ENQUEUE): the
-request sends each task before answering, or a background thread sends them in batches.
+request sends each task before answering, or a background thread sends them in batches
+(its work for the app's run is finished before the baseline's run and counted in the
+app's time).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_URL = "/api/payment/stripe/webhook/"
 BASELINE_URL = "/baseline/webhook/"
+FLUSH_URL = "/bench/flush/"
 
 
 def setup_django(stripe_url: str) -> None:
@@ -92,6 +95,10 @@ def measure(post, bodies: list[str], baseline: list[str], *, warm: int = 12, rou
             if post(url, body, sign_payload(body, "whsec_tests")) != 200:
                 raise SystemExit(f"{url} refused a warm-up event")
     size = max(1, (len(bodies) - warm + rounds - 1) // rounds)
+    # A background publisher's work for the app's run is done before the baseline's starts,
+    # and counted in the app's time.
+    settling = os.environ.get("BOB_BENCH_ENQUEUE") == "background"
+    settled = 0.0
     for start in range(warm, len(bodies), size):
         for url, (stream, latencies) in sides.items():
             for body in stream[start : start + size]:
@@ -101,14 +108,18 @@ def measure(post, bodies: list[str], baseline: list[str], *, warm: int = 12, rou
                 latencies.append(time.perf_counter() - begin)
                 if status != 200:
                     raise SystemExit(f"{url} answered {status}")
-    return _figures(sides[WEBHOOK_URL][1]), _figures(sides[BASELINE_URL][1])
+            if settling and url == WEBHOOK_URL:
+                begin = time.perf_counter()
+                post(FLUSH_URL, "", "")
+                settled += time.perf_counter() - begin
+    return _figures(sides[WEBHOOK_URL][1], settled), _figures(sides[BASELINE_URL][1])
 
 
-def _figures(latencies: list[float]) -> dict[str, float]:
-    """Events per second (of the time spent answering) and the p50 / p99 latency."""
+def _figures(latencies: list[float], extra: float = 0.0) -> dict[str, float]:
+    """Events per second (of the time spent answering, plus ``extra``) and the p50 / p99 latency."""
     ordered = sorted(latencies)
     return {
-        "events_per_second": len(ordered) / sum(ordered),
+        "events_per_second": len(ordered) / (sum(ordered) + extra),
         "p50_ms": statistics.median(ordered) * 1000,
         "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000,
     }
@@ -234,6 +245,8 @@ def serve(port: int) -> None:
     # publisher holds is sent first (atexit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     setup_django(os.environ.get("BOB_BENCH_STRIPE_URL", ""))
+    if os.environ.get("BOB_BENCH_QUEUE"):
+        import tests.celery_app  # noqa: F401  (the project's Celery app, as its __init__ would load it)
     from django.core.wsgi import get_wsgi_application
 
     class Handler(WSGIRequestHandler):

@@ -148,6 +148,7 @@ class BackgroundPublisher:
         self._keys: collections.deque[int] = collections.deque()
         self._wake = threading.Condition()
         self._busy = False
+        self._hurry = False
         self._pid: int | None = None
         self._thread: threading.Thread | None = None
 
@@ -160,9 +161,14 @@ class BackgroundPublisher:
             self._wake.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every key handed over is sent (or given up); False when ``timeout`` passed first."""
+        """Send what is held now, without lingering; False when ``timeout`` passed first."""
         with self._wake:
-            return self._wake.wait_for(lambda: not self._keys and not self._busy, timeout)
+            self._hurry = True
+            self._wake.notify_all()
+            try:
+                return self._wake.wait_for(lambda: not self._keys and not self._busy, timeout)
+            finally:
+                self._hurry = False
 
     def _start(self) -> None:
         self._keys.clear()
@@ -175,7 +181,7 @@ class BackgroundPublisher:
         while True:
             with self._wake:
                 self._wake.wait_for(lambda: bool(self._keys))
-                self._wake.wait_for(lambda: len(self._keys) >= self.batch_size, self.linger)
+                self._wake.wait_for(lambda: len(self._keys) >= self.batch_size or self._hurry, self.linger)
                 batch = [self._keys.popleft() for _ in range(min(self.batch_size, len(self._keys)))]
                 self._busy = True
             try:

@@ -165,6 +165,28 @@ def test_a_celery_task_that_fails_is_tried_again_later(lifecycle, monkeypatch):
     assert tasks.apply_webhook_event.apply(args=[stored.pk]).get() == "processed"
 
 
+def test_the_failed_events_of_a_celery_batch_are_tried_again_one_by_one(lifecycle, monkeypatch, settings):
+    from django_bob_payments import tasks
+    from django_bob_payments.services.events import EventApplier
+
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "WEBHOOK_QUEUE": "bob-retries"}
+    inbox = get_payment_interactor().get_webhook_inbox("stripe")
+    stored = [inbox.store(event).event.pk for event in lifecycle.events[:2]]
+    applier = EventApplier.apply
+
+    def customer_events_fail(self, context):
+        if context.event.kind == "customer":
+            raise ConnectionError("database restarting")
+        applier(self, context)
+
+    sent = []
+    monkeypatch.setattr(EventApplier, "apply", customer_events_fail)
+    monkeypatch.setattr(tasks.apply_webhook_event, "apply_async", lambda **options: sent.append(options))
+    assert tasks.apply_webhook_events.apply(args=[stored]).get() == 1
+    assert dict(WebhookEvent.objects.values_list("pk", "status")) == {stored[0]: "failed", stored[1]: "processed"}
+    assert sent == [{"args": [stored[0]], "countdown": tasks.RETRY_DELAYS[0], "queue": "bob-retries"}]
+
+
 def test_an_unknown_mode_is_a_system_check_error(settings, mode):
     mode("threads")
     assert [message.id for message in check_settings()] == ["bob_payments.E012"]

@@ -136,3 +136,12 @@ def test_an_unknown_enqueue_mode_is_a_system_check_error(settings):
     assert len(errors) == 1
     assert "'later'" in errors[0].msg
     assert "request, background" in errors[0].hint
+
+
+def test_flush_sends_at_once_without_lingering():
+    send = Recorder()
+    send.release.set()
+    publisher = BackgroundPublisher(send, linger=30)
+    publisher.submit(1)
+    assert publisher.flush(timeout=5)
+    assert send.batches == [[1]]
