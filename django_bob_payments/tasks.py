@@ -158,7 +158,10 @@ class BackgroundPublisher:
             if self._pid != os.getpid():
                 self._start()
             self._keys.append(pk)
-            self._wake.notify_all()
+            # The thread is woken by the first key (it lingers for more) and by a full batch,
+            # not by every key: each wake-up takes the interpreter from the request.
+            if len(self._keys) in (1, self.batch_size):
+                self._wake.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Send what is held now, without lingering; False when ``timeout`` passed first."""
