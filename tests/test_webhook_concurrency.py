@@ -80,3 +80,39 @@ def test_four_processes_fifty_customers(make_user):
         assert (order.status, order.subscription_id) == ("paid", subscription.pk)
         assert customer.invoices.get().subscription_id == subscription.pk
         assert list(customer.external_ids.values_list("external_id", flat=True)) == [lifecycle.customer_id]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the lookups are prefetched on PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_lookups_read_before_the_customer_was_linked_are_read_again_under_its_lock(catalog, customer, monkeypatch):
+    import threading
+
+    from django_bob_payments.interactors import get_payment_interactor
+    from django_bob_payments.models import Subscription
+    from django_bob_payments.services.webhooks import WebhookInbox
+
+    lifecycle = Lifecycle(customer, catalog)
+    link_customer = WebhookInbox._link_customer
+
+    def meanwhile(self, event, hint):
+        # This delivery found the customer unlinked, so it read its lookups under no lock.
+        # Another one applies the customer's first events and the subscription's creation.
+        monkeypatch.setattr(WebhookInbox, "_link_customer", link_customer)
+
+        def other_delivery():
+            try:
+                other = get_payment_interactor().get_webhook_inbox("stripe")
+                for event in (lifecycle.customer_created, lifecycle.subscription_created):
+                    assert other.receive(event).event.status == "processed"
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=other_delivery)
+        thread.start()
+        thread.join()
+        return link_customer(self, event, hint)
+
+    monkeypatch.setattr(WebhookInbox, "_link_customer", meanwhile)
+    result = get_payment_interactor().get_webhook_inbox("stripe").receive(lifecycle.subscription_updated)
+    assert result.event.status == "processed", result.event.last_error
+    assert Subscription.objects.get().quantity == 3

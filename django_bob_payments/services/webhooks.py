@@ -491,9 +491,14 @@ class WebhookInbox:
         """Lock the event's customer and run its handler. Must run inside a transaction."""
         # The lock and the handler's first lookups in one round trip where the database can:
         # read after the lock is granted, they see what its previous holder committed.
-        reads = [(LOCKED_CUSTOMER, (event.provider, event.customer_key))] if event.customer_key else []
         handler_reads = getattr(self.applier, "reads", None)
-        prefetch([*reads, *(handler_reads(event) if handler_reads else [])])
+        if event.customer_key:
+            prefetch(
+                [
+                    (LOCKED_CUSTOMER, (event.provider, event.customer_key)),
+                    *(handler_reads(event) if handler_reads else []),
+                ]
+            )
         try:
             customer = self.lock_customer(event, resolved)
             context = ApplyContext(event=event, customer=customer)
@@ -526,6 +531,10 @@ class WebhookInbox:
         customer = LOCKED_CUSTOMER.first(event.provider, event.customer_key)
         if customer is not None:
             return customer
+        # No lock was held when the handler's lookups were read with it: read them again
+        # under the lock taken below (another delivery may have been applying this customer's
+        # events meanwhile).
+        forget_prefetched()
         if event.kind == "customer" and event.action == "deleted":
             return None
         hint = local_pk(event.data.get("local_id") if event.kind == "customer" else event.data.get("customer_local_id"))
