@@ -135,10 +135,10 @@ class BackgroundPublisher:
     Sends the tasks of stored events from a thread of this process, in batches of up to
     ``batch_size`` keys gathered for at most ``linger`` seconds (a task costs the sender about
     a millisecond, however many keys it carries), so that a webhook is answered without
-    waiting for the broker. The
-    thread starts with the first event (again in a forked child, which inherits no thread),
-    and what is left is sent when the process exits normally. A failure to send is logged;
-    the events stay pending in the inbox for the sweeper.
+    waiting for the broker. The thread starts with the first event (again in a forked
+    child, which inherits no thread), and what is left is sent when the process exits
+    normally. A failure to send is logged; the events stay pending in the inbox for the
+    sweeper.
     """
 
     def __init__(self, send: Callable[[list[int]], None], batch_size: int = 50, linger: float = 0.02) -> None:
