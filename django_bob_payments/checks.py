@@ -56,14 +56,7 @@ def _check_webhook_processing() -> list[checks.CheckMessage]:
 
     mode = bob_settings.WEBHOOK_PROCESSING
     if mode not in WEBHOOK_MODES:
-        return [
-            checks.Error(
-                f"{_key('WEBHOOK_PROCESSING')} is {mode!r}.",
-                hint=f"Use one of: {', '.join(WEBHOOK_MODES)}.",
-                obj=SETTING_NAME,
-                id="bob_payments.E012",
-            )
-        ]
+        return [_unknown_choice("WEBHOOK_PROCESSING", mode, WEBHOOK_MODES, "bob_payments.E012")]
     missing = missing_engine(mode)
     if missing:
         return [
@@ -71,15 +64,14 @@ def _check_webhook_processing() -> list[checks.CheckMessage]:
         ]
     enqueue = bob_settings.WEBHOOK_ENQUEUE
     if enqueue not in ENQUEUE_MODES:
-        return [
-            checks.Error(
-                f"{_key('WEBHOOK_ENQUEUE')} is {enqueue!r}.",
-                hint=f"Use one of: {', '.join(ENQUEUE_MODES)}.",
-                obj=SETTING_NAME,
-                id="bob_payments.E014",
-            )
-        ]
+        return [_unknown_choice("WEBHOOK_ENQUEUE", enqueue, ENQUEUE_MODES, "bob_payments.E014")]
     return []
+
+
+def _unknown_choice(name: str, value: Any, choices: tuple[str, ...], check_id: str) -> checks.Error:
+    return checks.Error(
+        f"{_key(name)} is {value!r}.", hint=f"Use one of: {', '.join(choices)}.", obj=SETTING_NAME, id=check_id
+    )
 
 
 # Cache backends whose data lives in one process (or nowhere): a rate kept there is per process.

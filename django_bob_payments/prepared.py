@@ -166,8 +166,7 @@ def can_pipeline(connection: Any) -> bool:
     if connection.vendor != "postgresql":
         return False
     connection.ensure_connection()
-    raw = connection.connection
-    return hasattr(raw, "pipeline") and type(raw).__module__.startswith("psycopg") and _pipeline_supported()
+    return hasattr(connection.connection, "pipeline") and _pipeline_supported()  # psycopg 2 has none
 
 
 @functools.cache

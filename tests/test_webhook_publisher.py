@@ -21,9 +21,11 @@ from tests.lifecycle import Lifecycle
 class Recorder:
     """A send that records its batches; the first one waits until ``release`` is set."""
 
-    def __init__(self, fail: int = 0) -> None:
+    def __init__(self, fail: int = 0, released: bool = False) -> None:
         self.batches: list[list[int]] = []
         self.release = threading.Event()
+        if released:
+            self.release.set()
         self.fail = fail
 
     def __call__(self, batch: list[int]) -> None:
@@ -48,8 +50,7 @@ def test_keys_are_sent_in_order_in_batches():
 
 
 def test_a_batch_that_cannot_be_sent_is_logged_and_the_next_ones_still_go(caplog):
-    send = Recorder(fail=1)
-    send.release.set()
+    send = Recorder(fail=1, released=True)
     publisher = BackgroundPublisher(send, linger=0)
     with caplog.at_level(logging.WARNING, logger="django_bob_payments.webhooks"):
         publisher.submit(1)
@@ -62,8 +63,7 @@ def test_a_batch_that_cannot_be_sent_is_logged_and_the_next_ones_still_go(caplog
 
 
 def test_a_forked_process_starts_its_own_thread():
-    send = Recorder()
-    send.release.set()
+    send = Recorder(released=True)
     publisher = BackgroundPublisher(send, linger=0)
     publisher.submit(1)
     assert publisher.flush(timeout=5)
@@ -139,9 +139,7 @@ def test_an_unknown_enqueue_mode_is_a_system_check_error(settings):
 
 
 def test_flush_sends_at_once_without_lingering():
-    send = Recorder()
-    send.release.set()
+    send = Recorder(released=True)
     publisher = BackgroundPublisher(send, linger=30)
     publisher.submit(1)
-    assert publisher.flush(timeout=5)
-    assert send.batches == [[1]]
+    assert publisher.flush(timeout=5) and send.batches == [[1]]

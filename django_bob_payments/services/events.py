@@ -526,9 +526,7 @@ class EventApplier:
                 save_fields(item, ("pricing", "quantity", "updated_at"))
         if by_id:
             SubscriptionItem.objects.filter(pk__in=[item.pk for item in by_id.values()]).delete()
-        if len(new) == 1:
-            insert_row(new[0])
-        elif new:
+        if new:
             SubscriptionItem.objects.bulk_create(new)
 
     @staticmethod

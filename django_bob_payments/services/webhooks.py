@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -53,38 +53,28 @@ from django_bob_payments.services.events import ApplyContext, EventApplier, loca
 
 logger = logging.getLogger("django_bob_payments.webhooks")
 
+
+def _locked_customers(customers: QuerySet[Customer]) -> QuerySet[Customer]:
+    """``customers`` locked for the transaction (only their rows where the database can say so)."""
+    return customers.select_for_update(of=("self",) if connection.features.has_select_for_update_of else ()).order_by()
+
+
 LOCKED_CUSTOMER = PreparedQuery(
-    lambda provider, key: (
+    lambda provider, key: _locked_customers(
         Customer.objects.filter(external_ids__provider=provider, external_ids__external_id=key)
-        .select_for_update(of=("self",) if connection.features.has_select_for_update_of else ())
-        .order_by()[:1]
-    )
+    )[:1]
 )
 # The local customer a provider customer's metadata names, locked; a provider link it has.
-LOCKED_CUSTOMER_PK = PreparedQuery(
-    lambda pk: (
-        Customer.objects.filter(pk=pk)
-        .select_for_update(of=("self",) if connection.features.has_select_for_update_of else ())
-        .order_by()[:1]
-    )
-)
+LOCKED_CUSTOMER_PK = PreparedQuery(lambda pk: _locked_customers(Customer.objects.filter(pk=pk))[:1])
 LINK_OF_CUSTOMER = PreparedQuery(
     lambda customer, provider: (
         ExternalCustomer.objects.filter(customer_id=customer, provider=provider).only("pk").order_by()[:1]
     )
 )
-# A stored event, locked; its head (what a worker needs to pick its inbox); the pending
-# events of its customer received before it.
+# A stored event, locked; its head (what a worker needs to pick its inbox).
 LOCKED_EVENT = PreparedQuery(lambda pk: WebhookEvent.objects.select_for_update().filter(pk=pk).order_by()[:1])
 HEAD_FIELDS = ("pk", "provider", "customer_key", "status")
 EVENT_HEAD = PreparedQuery(lambda pk: WebhookEvent.objects.filter(pk=pk).only(*HEAD_FIELDS).order_by()[:1])
-EARLIER_PENDING = PreparedQuery(
-    lambda provider, key, pk: (
-        WebhookEvent.objects.filter(provider=provider, customer_key=key, status=WebhookEvent.Status.PENDING, pk__lt=pk)
-        .only("pk")
-        .order_by("pk")
-    )
-)
 
 
 def synthetic_event(provider: PaymentProvider, event_id: str, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -412,29 +402,22 @@ class WebhookInbox:
 
     def apply_queued(self, pk: int, head: WebhookEvent | None = None) -> WebhookEvent | None:
         """
-        Apply a stored event for a worker of a queued mode, after the events of its customer
-        received before it that no worker has applied yet, so that a customer's events are
-        applied in the order they came, however many workers run. Each is applied under its
-        row's lock (``apply_stored``): a worker that reaches an event another one holds
-        waits for it, then finds it applied. None when no such event is stored (purged);
-        ``head`` is the event's ``stored_head`` when the caller read it already.
+        Apply a stored event for a worker of a queued mode (``apply_queued_batch`` of one);
+        None when no such event is stored (purged). ``head`` is the event's ``stored_head``
+        when the caller read it already.
         """
-        row = head or stored_head(pk)
-        if row is None:
-            return None
-        if row.status in FINAL_STATUSES:
-            return row
-        if row.customer_key:
-            for earlier in EARLIER_PENDING.all(row.provider, row.customer_key, row.pk):
-                self.apply_stored(earlier.pk)
-        return self.apply_stored(pk)
+        rows = self.apply_queued_batch([pk], None if head is None else {pk: head})
+        return rows[0] if rows else None
 
     def apply_queued_batch(self, pks: list[int], heads: dict[int, WebhookEvent] | None = None) -> list[WebhookEvent]:
         """
-        ``apply_queued`` for each of ``pks`` in order, with two queries for the whole batch
-        instead of two per event: the events' heads (``heads`` when the caller read them),
-        and the pending events of their customers received before the last of them.
-        Returns the rows of the events found.
+        Apply stored events for a worker of a queued mode, in order, each after the events of
+        its customer received before it that no worker has applied yet, so that a customer's
+        events are applied in the order they came, however many workers run. Each is applied
+        under its row's lock (``apply_stored``): a worker that reaches an event another one
+        holds waits for it, then finds it applied. Two reads for the whole batch: the events'
+        heads (``heads`` when the caller read them) and their customers' earlier pending
+        events. Returns the rows of the events found.
         """
         if heads is None:
             heads = {row.pk: row for row in WebhookEvent.objects.filter(pk__in=pks).only(*HEAD_FIELDS)}
@@ -491,14 +474,8 @@ class WebhookInbox:
         """Lock the event's customer and run its handler. Must run inside a transaction."""
         # The lock and the handler's first lookups in one round trip where the database can:
         # read after the lock is granted, they see what its previous holder committed.
-        handler_reads = getattr(self.applier, "reads", None)
         if event.customer_key:
-            prefetch(
-                [
-                    (LOCKED_CUSTOMER, (event.provider, event.customer_key)),
-                    *(handler_reads(event) if handler_reads else []),
-                ]
-            )
+            prefetch([(LOCKED_CUSTOMER, (event.provider, event.customer_key)), *self.applier.reads(event)])
         try:
             customer = self.lock_customer(event, resolved)
             context = ApplyContext(event=event, customer=customer)
