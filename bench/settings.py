@@ -15,7 +15,17 @@ ROOT_URLCONF = "bench.urls"
 if os.environ.get("BOB_BENCH_ENGINE", "sqlite") == "postgres":
     # Connections kept between requests and tasks, as the deployment guide recommends
     # (Celery's Django fixup otherwise closes the connection after every task).
-    DATABASES = {"default": {**postgres_database(os.environ["BOB_BENCH_DB"]), "CONN_MAX_AGE": 600}}
+    # psycopg prepares the statements run often (the deployment guide's advice where no
+    # PgBouncer in transaction mode stands between); BOB_BENCH_PREPARE=none keeps Django's
+    # default, which prepares none.
+    prepare = os.environ.get("BOB_BENCH_PREPARE", "5")
+    DATABASES = {
+        "default": {
+            **postgres_database(os.environ["BOB_BENCH_DB"]),
+            "CONN_MAX_AGE": 600,
+            "OPTIONS": {"prepare_threshold": None if prepare == "none" else int(prepare)},
+        }
+    }
 else:
     # The options the deployment guide recommends for SQLite (see bench/sqlite_writers.py).
     DATABASES = {

@@ -17,6 +17,11 @@ both; events per second count the time spent answering.
 ``--modes gunicorn`` serves the same stream with gunicorn (one threaded worker) over
 keep-alive connections (pip install gunicorn).
 
+On PostgreSQL the connection has ``prepare_threshold`` 5 (``--prepare-threshold``; ``none``
+is Django's default, which prepares nothing): psycopg prepares the statements the app runs
+with the server binding their values, as the deployment guide advises where no PgBouncer in
+transaction mode stands between.
+
 ``--processing queued`` runs the app with WEBHOOK_PROCESSING "celery" (Redis at
 BOB_TEST_BROKER): the request stores the event and sends its task, which is the intake
 compared with the baseline; then a Celery worker with 1, 2, 4 ... processes applies the
@@ -274,6 +279,11 @@ def main() -> int:
     parser.add_argument("--processing", default="inline", help="inline, queued, or both: inline,queued")
     parser.add_argument("--workers", default="1", help="queued: Celery worker processes, e.g. 1,2,4")
     parser.add_argument("--enqueue", default="request", help="queued: WEBHOOK_ENQUEUE, request and/or background")
+    parser.add_argument(
+        "--prepare-threshold",
+        default="5",
+        help="PostgreSQL: the prepare_threshold OPTION (runs before psycopg prepares); none: Django's default",
+    )
     parser.add_argument("--run", nargs=2, metavar=("MODE", "CUSTOMERS"), help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -296,7 +306,12 @@ def main() -> int:
     for engine, mode, processing, workers, enqueue in configurations:
         if True:
             with tempfile.TemporaryDirectory() as tmp:
-                env = {**os.environ, "BOB_BENCH_ENGINE": engine, "PYTHONPATH": str(ROOT)}
+                env = {
+                    **os.environ,
+                    "BOB_BENCH_ENGINE": engine,
+                    "BOB_BENCH_PREPARE": args.prepare_threshold,
+                    "PYTHONPATH": str(ROOT),
+                }
                 if processing == "queued":
                     env["BOB_BENCH_QUEUE"] = f"bob-bench-{os.getpid()}-{engine}-{mode}-{workers}"
                     env["BOB_BENCH_WORKERS"] = workers

@@ -12,17 +12,19 @@ every time, so the result is always the ORM's.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import EmptyResultSet
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from django.db.models import BinaryField, Model, QuerySet, signals
 from django.db.models.query import get_related_populators
+from django.db.models.sql import UpdateQuery
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
@@ -146,10 +148,44 @@ class PreparedQuery(Generic[M]):
     @staticmethod
     def _run(compiled: _Compiled, values: tuple[Any, ...], using: str) -> list[M]:
         connection = connections[using]
-        with connection.cursor() as cursor:
+        with statement_cursor(connection) as cursor:
             cursor.execute(compiled.sql, compiled.bind(values, connection))
             rows = cursor.fetchall()
         return compiled.rows_to_objects(rows, connection, using)
+
+
+def statement_cursor(connection: Any) -> Any:
+    """
+    A cursor for the statements prepared here, which run again and again with new values.
+    On psycopg 3 the server binds the values (as Django's ``server_side_binding`` option
+    does for every query), so that psycopg prepares a statement that runs often and
+    PostgreSQL neither parses nor plans it again: after the connection's
+    ``prepare_threshold`` runs (5 by default; ``None`` in the database's ``OPTIONS``, as
+    PgBouncer in transaction mode before 1.21 needs, never prepares). Elsewhere, the
+    connection's usual cursor.
+    """
+    if connection.vendor != "postgresql" or not _psycopg3():
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        cursor = _server_binding_cursor()(connection.connection)
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+@functools.cache
+def _psycopg3() -> bool:
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3
+
+
+@functools.cache
+def _server_binding_cursor() -> type:
+    import psycopg
+
+    return psycopg.Cursor
 
 
 def _prefetched(connection: Any) -> dict[tuple[PreparedQuery, tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -194,7 +230,7 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
             for _query, values, compiled in planned:
-                cursor = connection.cursor()
+                cursor = statement_cursor(connection)
                 cursors.append(cursor)
                 cursor.execute(compiled.sql, compiled.bind(values, connection))
         store = _prefetched(connection)
@@ -293,14 +329,22 @@ def save_fields(obj: Model, fields: tuple[str, ...] | None = None, using: str = 
             return
         params.append(field.get_db_prep_save(value, connection=connection))
     params.append(meta.pk.get_db_prep_value(obj.pk, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+
+    def saved(cursor: Any) -> None:
         if cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
-    obj._state.db = using
-    signals.post_save.send(
-        sender=model, instance=obj, created=False, raw=False, using=using, update_fields=update_fields
-    )
+        obj._state.db = using
+        signals.post_save.send(
+            sender=model, instance=obj, created=False, raw=False, using=using, update_fields=update_fields
+        )
+
+    writes = _deferring(connection)
+    if writes is not None:
+        writes.queue.append((sql, params, saved))
+        return
+    with statement_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        saved(cursor)
 
 
 def _update_statement(model: type[Model], fields: tuple[str, ...] | None, using: str) -> tuple[str, list[Any]] | None:
@@ -323,11 +367,13 @@ def _update_statement(model: type[Model], fields: tuple[str, ...] | None, using:
 _INSERTS: dict[tuple[type[Model], str], tuple[str, list[Any], bool] | None] = {}
 
 
-def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS) -> None:
+def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS, *, defer: bool = False) -> None:
     """
     ``obj.save(force_insert=True)`` for a new row with an automatic primary key, with the
     INSERT statement built once per model: the same signals, ``auto_now_add`` values and
-    primary key set on ``obj``; an IntegrityError as the ORM raises it.
+    primary key set on ``obj``; an IntegrityError as the ORM raises it. With ``defer``,
+    inside ``deferred_writes``, the INSERT waits for the next statement (``obj.pk`` is set
+    then): for a row whose key nothing needs before.
     """
     model = type(obj)
     key = (model, using)
@@ -348,18 +394,26 @@ def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS) -> None:
             return
         params.append(field.get_db_prep_save(value, connection=connection))
     meta = model._meta
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+
+    def inserted(cursor: Any) -> None:
         if returning:
             (pk,) = _returned_row(connection, cursor)
         else:
             pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
-    for converter in meta.pk.get_db_converters(connection):
-        pk = converter(pk, meta.pk, connection)
-    obj.pk = pk
-    obj._state.adding = False
-    obj._state.db = using
-    signals.post_save.send(sender=model, instance=obj, created=True, raw=False, using=using, update_fields=None)
+        for converter in meta.pk.get_db_converters(connection):
+            pk = converter(pk, meta.pk, connection)
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = using
+        signals.post_save.send(sender=model, instance=obj, created=True, raw=False, using=using, update_fields=None)
+
+    writes = _deferring(connection) if defer and returning else None
+    if writes is not None:
+        writes.queue.append((sql, params, inserted))
+        return
+    with statement_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        inserted(cursor)
 
 
 def _insert_statement(model: type[Model], using: str) -> tuple[str, list[Any], bool] | None:
@@ -413,3 +467,109 @@ def _binary_placeholder(connection: Any) -> str:
         placeholder, _ = operation(b"", None)
         return placeholder
     return operation(b"")
+
+
+def update_rows(queryset: QuerySet[Any], **values: Any) -> None:
+    """
+    ``queryset.update(**values)``, held back like ``save_fields`` in a ``deferred_writes``
+    block (so the number of rows is not returned). The ORM's own where it must be.
+    """
+    using = queryset._db or router.db_for_write(queryset.model)
+    writes = _deferring(connections[using])
+    if writes is None:
+        queryset.update(**values)
+        return
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    query.annotations = {}
+    if query.related_updates or query.combinator:
+        queryset.update(**values)
+        return
+    try:
+        sql, params = query.get_compiler(using).as_sql()
+    except EmptyResultSet:
+        return
+    if sql:
+        writes.queue.append((sql, list(params), _ignore))
+
+
+def _ignore(cursor: Any) -> None:
+    pass
+
+
+# Writes held back
+
+_Write = tuple[str, list[Any], Callable[[Any], None]]
+
+
+class _DeferredWrites:
+    """The writes a ``deferred_writes`` block holds back on a connection, and how they are sent."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.queue: list[_Write] = []
+        self.sending = False
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        """The connection's execute wrapper: the held writes go first, with this statement where it can."""
+        if self.sending or not self.queue:
+            return execute(sql, params, many, context)
+        if many or getattr(context["cursor"].cursor, "name", None):
+            # executemany and named cursors run outside a pipeline: the writes go alone first.
+            self.send()
+            return execute(sql, params, many, context)
+        return self.send(lambda: execute(sql, params, many, context))
+
+    def send(self, then: Callable[[], Any] | None = None) -> Any:
+        """Send the held writes, and ``then``'s statement after them, in one round trip."""
+        queue, self.queue = self.queue, []
+        connection = self.connection
+        cursors = []
+        result = None
+        self.sending = True
+        try:
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                for sql, params, _done in queue:
+                    cursor = statement_cursor(connection)
+                    cursors.append(cursor)
+                    cursor.execute(sql, params)
+                if then is not None:
+                    result = then()
+            for (_sql, _params, done), cursor in zip(queue, cursors, strict=True):
+                done(cursor)
+        finally:
+            self.sending = False
+            for cursor in cursors:
+                cursor.close()
+        return result
+
+
+def _deferring(connection: Any) -> _DeferredWrites | None:
+    return getattr(connection, "_bob_deferred_writes", None)
+
+
+@contextlib.contextmanager
+def deferred_writes(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """
+    Within the block, on PostgreSQL with psycopg 3 and inside a transaction, hold back the
+    UPDATEs of ``save_fields`` and the INSERTs of ``insert_row(defer=True)``, and send them
+    in one round trip with the next statement the connection runs (through Django's
+    cursors), or at the end of the block: a write costs no wait of its own. Reads after a
+    write see it, as they would without the block. What differs: a write's error (a
+    constraint, no row updated) is raised by the statement that sends it, and its
+    ``post_save`` is sent then. Elsewhere the block does nothing.
+    """
+    connection = connections[using]
+    if not connection.in_atomic_block or _deferring(connection) is not None or not can_pipeline(connection):
+        yield
+        return
+    writes = _DeferredWrites(connection)
+    connection._bob_deferred_writes = writes
+    try:
+        with connection.execute_wrapper(writes):
+            yield
+            if writes.queue:
+                writes.send()
+    finally:
+        writes.queue.clear()
+        del connection._bob_deferred_writes

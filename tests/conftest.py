@@ -107,3 +107,38 @@ def catalog(db):
 def customer(user):
     """The user's customer, made when the user was created."""
     return Customer.objects.get(user=user)
+
+
+@pytest.fixture
+def count_round_trips():
+    """
+    ``with count_round_trips() as trips:`` counts the round trips to PostgreSQL
+    (``trips.count``): the server's answers to a query or to a pipeline's sync, each ending
+    with ReadyForQuery, read off libpq's protocol trace.
+    """
+    import contextlib
+    import tempfile
+
+    from django.db import connection
+
+    class Trips:
+        count = 0
+
+    @contextlib.contextmanager
+    def counting():
+        import psycopg
+
+        connection.ensure_connection()
+        pgconn = connection.connection.pgconn
+        trips = Trips()
+        with tempfile.TemporaryFile() as trace:
+            pgconn.trace(trace.fileno())
+            pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+            try:
+                yield trips
+            finally:
+                pgconn.untrace()
+                trace.seek(0)
+                trips.count = sum(1 for line in trace.read().decode().splitlines() if "\tReadyForQuery" in line)
+
+    return counting

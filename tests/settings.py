@@ -103,7 +103,9 @@ def postgres_database(name=None):
 
 _DB = os.environ.get("BOB_TEST_DB", "sqlite")
 if _DB == "postgres":
-    DATABASES = {"default": postgres_database()}
+    # Prepared from their second run: the statements the app binds on the server (its
+    # webhook path) run prepared, and unprepared first.
+    DATABASES = {"default": {**postgres_database(), "OPTIONS": {"prepare_threshold": 1}}}
 elif _DB == "mariadb":
     # PyMySQL is pure Python, so no client headers are needed to build a driver.
     import pymysql

@@ -265,3 +265,177 @@ def test_prefetch_does_nothing_where_statements_go_one_by_one(subscriptions, dja
 def test_a_prefetched_lock_outside_a_transaction_is_refused(subscriptions):
     with pytest.raises(TransactionManagementError):
         prefetch([(LOCKED, (subscriptions[0].customer_id,))])
+
+
+# Writes held back (deferred_writes): sent with the next statement, in one round trip.
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="pipeline mode is psycopg 3's, on PostgreSQL"
+)
+
+
+@on_postgresql
+def test_held_back_writes_go_with_the_next_statement(subscriptions, count_round_trips):
+    from django.test.utils import CaptureQueriesContext
+
+    from django_bob_payments.prepared import deferred_writes
+
+    first, second = subscriptions[0], subscriptions[1]
+    with transaction.atomic(), deferred_writes():
+        first.status, second.quantity = "past_due", 7
+        with CaptureQueriesContext(connection) as held, count_round_trips() as trips:
+            save_fields(first, ("status", "updated_at"))
+            save_fields(second, ("quantity", "updated_at"))
+            assert len(held) == 0, "sent at once"
+            # The read sees both writes: they went first, in the same round trip.
+            assert LINK.first("sub_0").subscription.status == "past_due"
+        assert trips.count == 1
+        assert [query["sql"].split()[0] for query in held] == ["UPDATE", "UPDATE", "SELECT"]
+        assert Subscription.objects.get(pk=second.pk).quantity == 7
+
+
+@on_postgresql
+def test_held_back_writes_are_sent_when_the_block_ends(subscriptions):
+    from django_bob_payments.prepared import deferred_writes
+
+    subscription = subscriptions[0]
+    with transaction.atomic():
+        with deferred_writes():
+            subscription.quantity = 5
+            save_fields(subscription, ("quantity", "updated_at"))
+        assert connection.queries_log is not None
+        assert Subscription.objects.get(pk=subscription.pk).quantity == 5
+    with pytest.raises(RuntimeError), transaction.atomic(), deferred_writes():
+        subscription.quantity = 6
+        save_fields(subscription, ("quantity", "updated_at"))
+        raise RuntimeError("rolled back, and never sent")
+    assert Subscription.objects.get(pk=subscription.pk).quantity == 5
+
+
+@on_postgresql
+def test_a_held_back_update_of_a_missing_row_fails_with_the_next_statement(subscriptions):
+    from django.db import DatabaseError
+    from django.db.models.signals import post_save
+
+    from django_bob_payments.prepared import deferred_writes
+
+    gone = subscriptions[0]
+    ExternalSubscription.objects.filter(subscription=gone).delete()
+    Subscription.objects.filter(pk=gone.pk).delete()
+    saved = []
+
+    def listen(instance, **kwargs):
+        saved.append(instance.pk)
+
+    post_save.connect(listen, sender=Subscription)
+    try:
+        with pytest.raises(DatabaseError, match="did not affect any rows"), transaction.atomic(), deferred_writes():
+            gone.status = "canceled"
+            save_fields(gone, ("status",))
+            LINK.first("sub_1")
+    finally:
+        post_save.disconnect(listen, sender=Subscription)
+    assert saved == []
+
+
+@on_postgresql
+def test_a_held_back_insert_gets_its_key_and_signal_with_the_next_statement(subscriptions):
+    from django.db.models.signals import post_save
+
+    from django_bob_payments.prepared import deferred_writes, insert_row
+
+    created = []
+
+    def listen(instance, **kwargs):
+        created.append(instance.pk)
+
+    post_save.connect(listen, sender=ExternalCustomer)
+    try:
+        with transaction.atomic(), deferred_writes():
+            link = ExternalCustomer(customer=subscriptions[0].customer, provider="stripe", external_id="cus_new")
+            insert_row(link, defer=True)
+            assert (link.pk, created) == (None, [])
+            assert ExternalCustomer.objects.filter(external_id="cus_new").count() == 1
+            assert link.pk is not None and not link._state.adding
+            assert created == [link.pk]
+    finally:
+        post_save.disconnect(listen, sender=ExternalCustomer)
+
+
+@on_postgresql
+def test_update_rows_is_held_back_too(subscriptions, count_round_trips):
+    from django_bob_payments.prepared import deferred_writes, update_rows
+
+    with transaction.atomic(), deferred_writes():
+        with count_round_trips() as trips:
+            update_rows(Subscription.objects.filter(customer__external_ids__isnull=True), quantity=3)
+            update_rows(Subscription.objects.filter(pk=-1), quantity=4)  # no row: nothing to tell
+            quantities = sorted(Subscription.objects.values_list("quantity", flat=True))
+        assert trips.count == 1
+    assert quantities == [3, 3, 3]
+
+
+@on_postgresql
+def test_a_handler_writes_integrity_error_is_not_the_events_duplicate(subscriptions):
+    from django.db import IntegrityError
+
+    from django_bob_payments.models import WebhookEvent
+    from django_bob_payments.prepared import deferred_writes, insert_row
+    from django_bob_payments.services.webhooks import _is_event_duplicate
+
+    def event():
+        return WebhookEvent(provider="stripe", event_id="evt_dup", type="t", created=1, body=b"{}", status="processed")
+
+    insert_row(event())
+    taken = ExternalSubscription.objects.first()
+    errors = []
+    for clash in (True, False):
+        with pytest.raises(IntegrityError) as raised, transaction.atomic(), deferred_writes():
+            if clash:  # a write sent with the event's insert fails first
+                link = ExternalSubscription(
+                    subscription=taken.subscription, provider="stripe", external_id=taken.external_id
+                )
+                insert_row(link, defer=True)
+            insert_row(event())
+        errors.append(_is_event_duplicate(raised.value))
+    assert errors == [False, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_are_not_held_back_outside_a_transaction_or_elsewhere(subscriptions, django_assert_num_queries):
+    from django_bob_payments.prepared import deferred_writes
+
+    subscription = subscriptions[0]
+    subscription.quantity = 8
+    with deferred_writes(), django_assert_num_queries(1):  # not in a transaction: written at once
+        save_fields(subscription, ("quantity", "updated_at"))
+    if connection.vendor != "postgresql":
+        with transaction.atomic(), deferred_writes(), django_assert_num_queries(1):
+            save_fields(subscription, ("quantity", "updated_at"))
+    assert Subscription.objects.get(pk=subscription.pk).quantity == 8
+
+
+@on_postgresql
+def test_the_statements_run_often_are_prepared_by_the_server(subscriptions, settings):
+    # The test settings prepare from the second run (prepare_threshold 1); Django's default,
+    # None, prepares nothing.
+    query = PreparedQuery(lambda key: ExternalSubscription.objects.filter(external_id=key).order_by()[:1])
+
+    def prepared():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [statement for (statement,) in cursor.fetchall() if "bob_payments_externalsubscription" in statement]
+
+    assert connection.settings_dict["OPTIONS"].get("prepare_threshold") == 1
+    for key in ("sub_0", "sub_1", "sub_2"):
+        assert query.first(key).external_id == key
+    assert len(prepared()) == 1
+    threshold = connection.connection.prepare_threshold
+    connection.connection.prepare_threshold = None
+    try:
+        other = PreparedQuery(lambda key: ExternalSubscription.objects.filter(external_id=key).order_by("pk")[:1])
+        for key in ("sub_0", "sub_1", "sub_2"):
+            assert other.first(key).external_id == key
+        assert len(prepared()) == 1
+    finally:
+        connection.connection.prepare_threshold = threshold

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -415,6 +415,31 @@ def test_first_events_take_a_fixed_number_of_queries(client, lifecycle, django_a
     # the event's insert, COMMIT.
     with django_assert_num_queries(7):
         post(client, lifecycle.invoice_paid)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips are counted on PostgreSQL's protocol")
+@pytest.mark.django_db(transaction=True)
+def test_events_take_a_few_round_trips_on_postgresql(client, customer, catalog, count_round_trips, settings):
+    # BEGIN (psycopg syncs it alone), then the lookups with the customer's lock, and the
+    # writes with the statement after them (most with the event's insert), then COMMIT.
+    # When each statement waited for its answer: 9, 9, 11, 7, 5 and 7.
+    settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "EMAILS_ENABLED": {}}
+    lifecycle = Lifecycle(customer, catalog)
+    trips = []
+    for event in lifecycle.events:
+        with count_round_trips() as counted:
+            post(client, event)
+        trips.append((event["type"], counted.count))
+    assert trips == [
+        # The customer by provider ID; the one its metadata names, locked, with its link;
+        # the link's insert with the handler's read of it; the watermark with the event.
+        ("customer.created", 6),
+        ("checkout.session.completed", 4),
+        ("customer.subscription.created", 6),  # the subscription's insert waits for its key
+        ("customer.subscription.updated", 4),
+        ("invoice.paid", 4),
+        ("customer.subscription.deleted", 5),  # the limit's check reads the customer's subscriptions
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

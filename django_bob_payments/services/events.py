@@ -38,7 +38,7 @@ from django_bob_payments.models import (
     Subscription,
     SubscriptionItem,
 )
-from django_bob_payments.prepared import PreparedQuery, insert_row, save_fields
+from django_bob_payments.prepared import PreparedQuery, insert_row, save_fields, update_rows
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import BillingService
@@ -262,19 +262,30 @@ class EventApplier:
         if event.kind == "subscription":
             key = (provider, data["external_id"])
             # A subscription's first event finds no items (and reads them itself when it
-            # comes after others).
-            return (
-                [(SUBSCRIPTION_LINK, key)]
-                if event.action == "created"
-                else [(SUBSCRIPTION_LINK, key), (LINKED_ITEMS, key)]
-            )
+            # comes after others), and looks its one price up.
+            if event.action != "created":
+                return [(SUBSCRIPTION_LINK, key), (LINKED_ITEMS, key)]
+            items = data["items"] or []
+            prices = [(PRICING_LINK, (provider, items[0]["price_external_id"]))] if len(items) == 1 else []
+            return [(SUBSCRIPTION_LINK, key), *prices]
         if event.kind == "invoice":
             reads = [(INVOICE, (provider, data["external_id"]))]
             if data["subscription_external_id"]:
                 reads.append((SUBSCRIPTION_ID, (provider, data["subscription_external_id"])))
             return reads
         if event.kind == "checkout_session":
-            return [(ATTEMPT, (provider, data["external_id"]))]
+            reads: list[tuple[PreparedQuery[Any], tuple[Any, ...]]] = []
+            # Keyed by the customer the metadata names: when the locked one is another, its
+            # lookups are simply read again.
+            hint, order = local_pk(data["customer_local_id"]), local_pk(data["order_local_id"])
+            if hint is not None and data["customer_details"]:
+                reads.append((BILLING_OF, (hint,)))
+            if hint is not None and order is not None:
+                reads.append((ORDER_OF, (order, hint)))
+            reads.append((ATTEMPT, (provider, data["external_id"])))
+            if data["subscription_external_id"]:
+                reads.append((SUBSCRIPTION_ID, (provider, data["subscription_external_id"])))
+            return reads
         return []
 
     # Customers and tax IDs
@@ -434,12 +445,15 @@ class EventApplier:
             )
             self._link_order(context, subscription, data["order_local_id"])
             # Invoices that arrived before their subscription.
-            Invoice.objects.filter(
-                provider=event.provider, provider_subscription_id=data["external_id"], subscription__isnull=True
-            ).update(subscription=subscription)
+            update_rows(
+                Invoice.objects.filter(
+                    provider=event.provider, provider_subscription_id=data["external_id"], subscription__isnull=True
+                ),
+                subscription=subscription,
+            )
         mark_applied(link, context)
         if created:
-            insert_row(link)
+            insert_row(link, defer=True)
         else:
             save_fields(link, WATERMARK_FIELDS)
         if limit_may_change or subscription.exceeds_limit:
@@ -526,7 +540,9 @@ class EventApplier:
                 save_fields(item, ("pricing", "quantity", "updated_at"))
         if by_id:
             SubscriptionItem.objects.filter(pk__in=[item.pk for item in by_id.values()]).delete()
-        if new:
+        if len(new) == 1:
+            insert_row(new[0], defer=True)  # a subscription's usual one item: with the next statement
+        elif new:
             SubscriptionItem.objects.bulk_create(new)
 
     @staticmethod
@@ -545,8 +561,9 @@ class EventApplier:
     def _link_order(self, context: ApplyContext, subscription: Subscription, order_local_id: str | None) -> None:
         pk = local_pk(order_local_id)
         if pk:
-            Order.objects.filter(pk=pk, customer=context.customer, subscription__isnull=True).update(
-                subscription=subscription
+            update_rows(
+                Order.objects.filter(pk=pk, customer=context.customer, subscription__isnull=True),
+                subscription=subscription,
             )
 
     def _check_limit(self, context: ApplyContext, subscription: Subscription, products: list[Product]) -> None:
@@ -624,7 +641,7 @@ class EventApplier:
         elif event.action == "expired":
             self._advance(attempt, PaymentAttempt.Status.EXPIRED, order, Order.Status.EXPIRED)
         if attempt.pk is None:
-            insert_row(attempt)
+            insert_row(attempt, defer=True)
         subscription_id = data["subscription_external_id"]
         if subscription_id and order.subscription_id is None:
             # The subscription's events came first: the order is linked to it now.
@@ -633,7 +650,7 @@ class EventApplier:
                 order.subscription_id = link.subscription_id
         if (order.status, order.paid_at, order.amount_total, order.subscription_id) != held:
             save_fields(order)
-        context.note(f"order {order.pk}: {order.status}, attempt {attempt.pk}: {attempt.status}")
+        context.note(f"order {order.pk}: {order.status}, attempt {attempt.external_id}: {attempt.status}")
 
     def _record_customer_details(self, context: ApplyContext, details: dict[str, Any]) -> None:
         """
@@ -725,7 +742,7 @@ class EventApplier:
         invoice.paid_at = from_timestamp(data["paid_at"])
         mark_applied(invoice, context)
         if invoice.pk is None:
-            insert_row(invoice)
+            insert_row(invoice, defer=True)
         else:
             save_fields(invoice)
         if event.action == "paid":

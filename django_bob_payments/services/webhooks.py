@@ -46,7 +46,14 @@ from django_bob_payments import signals
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.exceptions import WebhookHandlingError
 from django_bob_payments.models import Customer, ExternalCustomer, WebhookEvent
-from django_bob_payments.prepared import PreparedQuery, forget_prefetched, insert_row, prefetch, save_fields
+from django_bob_payments.prepared import (
+    PreparedQuery,
+    deferred_writes,
+    forget_prefetched,
+    insert_row,
+    prefetch,
+    save_fields,
+)
 from django_bob_payments.providers.base import PaymentProvider, ProviderEvent
 from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services.events import ApplyContext, EventApplier, local_pk
@@ -191,6 +198,15 @@ def _insert_alone(row: WebhookEvent) -> None:
         insert_row(row)
 
 
+def _is_event_duplicate(err: IntegrityError) -> bool:
+    """
+    Whether the IntegrityError raised by an event's insert is its own (an earlier delivery
+    stored it first), and not that of a handler's write sent with it (``deferred_writes``).
+    """
+    table = getattr(getattr(err.__cause__, "diag", None), "table_name", None)
+    return table is None or table == WebhookEvent._meta.db_table
+
+
 def _error_text(err: BaseException) -> str:
     """The error for the event's record: its type, message and where it was raised."""
     frames = traceback.extract_tb(err.__traceback__)
@@ -304,7 +320,9 @@ class WebhookInbox:
         return ReceiveResult(row)
 
     def _apply_new(self, event: ProviderEvent, body: bytes, resolved: ResolvedCustomer | None = None) -> WebhookEvent:
-        with transaction.atomic():
+        # The handlers' writes travel with the statement after them (PostgreSQL): most go
+        # with the event's insert.
+        with transaction.atomic(), deferred_writes():
             context = self._apply(event, resolved)
             row = self._row(
                 event,
@@ -318,7 +336,9 @@ class WebhookInbox:
                 # The last statement of the transaction: a failure rolls back all of it.
                 insert_row(row)
             except IntegrityError as err:
-                raise DuplicateEvent from err
+                if _is_event_duplicate(err):
+                    raise DuplicateEvent from err
+                raise
         self._send(context, row)
         return row
 
@@ -374,7 +394,7 @@ class WebhookInbox:
 
     def _apply_stored(self, pk: int, resolved: ResolvedCustomer | None) -> WebhookEvent:
         """One try at applying a stored event, in a transaction that holds its row."""
-        with transaction.atomic():
+        with transaction.atomic(), deferred_writes():
             row = LOCKED_EVENT.first(pk)
             if row is None:
                 raise WebhookEvent.DoesNotExist(f"No stored webhook event {pk}.")
@@ -534,6 +554,8 @@ class WebhookInbox:
         link the first made. A local customer linked to another provider customer already
         keeps that link: the event is applied to it without linking this one.
         """
+        # The lock, and its link read after it, in one round trip where the database can.
+        prefetch([(LOCKED_CUSTOMER_PK, (hint,)), (LINK_OF_CUSTOMER, (hint, event.provider))])
         customer = LOCKED_CUSTOMER_PK.first(hint)
         if customer is None:
             raise WebhookHandlingError(
@@ -542,7 +564,8 @@ class WebhookInbox:
                 code="unknown_customer",
             )
         if LINK_OF_CUSTOMER.first(customer.pk, event.provider) is None:
-            insert_row(ExternalCustomer(customer=customer, provider=event.provider, external_id=event.customer_key))
+            link = ExternalCustomer(customer=customer, provider=event.provider, external_id=event.customer_key)
+            insert_row(link, defer=True)
         return customer
 
     def _link_ownerless(self, event: ProviderEvent) -> int:
