@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import EmptyResultSet
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import BinaryField, Model, QuerySet, signals
 from django.db.models.query import get_related_populators
 from django.db.models.sql import UpdateQuery
@@ -161,16 +161,24 @@ def statement_cursor(connection: Any) -> Any:
     does for every query), so that psycopg prepares a statement that runs often and
     PostgreSQL neither parses nor plans it again: after the connection's
     ``prepare_threshold`` runs (5 by default; ``None`` in the database's ``OPTIONS``, as
-    PgBouncer in transaction mode before 1.21 needs, never prepares). Elsewhere, the
-    connection's usual cursor.
+    PgBouncer in transaction mode before 1.21 needs, never prepares). On SQLite, a cursor
+    that rewrites each statement's placeholders once. Elsewhere, the connection's usual
+    cursor.
     """
-    if connection.vendor != "postgresql" or not _psycopg3():
+    if connection.vendor == "sqlite":
+        factory = _sqlite_cursor()
+    elif connection.vendor != "postgresql" or not _psycopg3():
         return connection.cursor()
+    else:
+        factory = None
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        cursor = _server_binding_cursor()(connection.connection)
+        if factory is None:
+            cursor = _server_binding_cursor()(connection.connection)
+        else:
+            cursor = connection.connection.cursor(factory=factory)
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
@@ -179,6 +187,29 @@ def _psycopg3() -> bool:
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
     return is_psycopg3
+
+
+@functools.cache
+def _sqlite_cursor() -> type:
+    """
+    Django's SQLite cursor, which rewrites each statement's ``%s`` placeholders as ``?`` on
+    every run (a regular expression), with the rewritten statements kept.
+    """
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+    converted: dict[str, str] = {}
+
+    class ConvertedOnce(SQLiteCursorWrapper):
+        def convert_query(self, query: str, **kwargs: Any) -> str:
+            if kwargs.get("param_names") is not None:
+                return super().convert_query(query, **kwargs)
+            try:
+                return converted[query]
+            except KeyError:
+                converted[query] = super().convert_query(query, **kwargs)
+                return converted[query]
+
+    return ConvertedOnce
 
 
 @functools.cache
@@ -469,28 +500,63 @@ def _binary_placeholder(connection: Any) -> str:
     return operation(b"")
 
 
-def update_rows(queryset: QuerySet[Any], **values: Any) -> None:
+class PreparedUpdate:
     """
-    ``queryset.update(**values)``, held back like ``save_fields`` in a ``deferred_writes``
-    block (so the number of rows is not returned). The ORM's own where it must be.
+    ``build(*values)`` returns a queryset and the fields to set, as ``queryset.update(**fields)``
+    takes them; ``run(*values)`` runs that UPDATE, compiled once per database and kind of
+    values (as ``PreparedQuery`` compiles a lookup), and held back like ``save_fields`` in a
+    ``deferred_writes`` block (so the number of rows is not returned). Values are strings or
+    integers, as for ``PreparedQuery``; the ORM runs what cannot be prepared.
     """
-    using = queryset._db or router.db_for_write(queryset.model)
-    writes = _deferring(connections[using])
-    if writes is None:
-        queryset.update(**values)
-        return
-    query = queryset.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    query.annotations = {}
-    if query.related_updates or query.combinator:
-        queryset.update(**values)
-        return
-    try:
-        sql, params = query.get_compiler(using).as_sql()
-    except EmptyResultSet:
-        return
-    if sql:
-        writes.queue.append((sql, list(params), _ignore))
+
+    def __init__(self, build: Callable[..., tuple[QuerySet[Any], dict[str, Any]]]) -> None:
+        self.build = build
+        self._compiled: dict[tuple[str, tuple[type, ...]], tuple[str, list[Any], list[int]] | None] = {}
+
+    def run(self, *values: Any, using: str = DEFAULT_DB_ALIAS) -> None:
+        key = (using, tuple(type(value) for value in values))
+        if key not in self._compiled:
+            self._compiled[key] = self._compile(values, using)
+        compiled = self._compiled[key]
+        if compiled is None:
+            queryset, fields = self.build(*values)
+            queryset.using(using).update(**fields)
+            return
+        sql, template, positions = compiled
+        params = list(template)
+        for position, value in zip(positions, values, strict=True):
+            params[position] = value
+        connection = connections[using]
+        writes = _deferring(connection)
+        if writes is not None:
+            writes.queue.append((sql, params, _ignore))
+            return
+        with statement_cursor(connection) as cursor:
+            cursor.execute(sql, params)
+
+    def _compile(self, values: tuple[Any, ...], using: str) -> tuple[str, list[Any], list[int]] | None:
+        try:
+            stand_ins = [_stand_in(index, value) for index, value in enumerate(values)]
+        except TypeError:
+            return None
+        queryset, fields = self.build(*stand_ins)
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(fields)
+        query.annotations = {}
+        if query.related_updates or query.combinator:
+            return None
+        try:
+            sql, params = query.get_compiler(using).as_sql()
+        except EmptyResultSet:
+            return None
+        params = list(params)
+        positions = []
+        for stand_in in stand_ins:
+            found = [index for index, param in enumerate(params) if param == stand_in]
+            if len(found) != 1:
+                return None
+            positions.append(found[0])
+        return sql, params, positions
 
 
 def _ignore(cursor: Any) -> None:
@@ -520,8 +586,11 @@ class _DeferredWrites:
             return execute(sql, params, many, context)
         return self.send(lambda: execute(sql, params, many, context))
 
-    def send(self, then: Callable[[], Any] | None = None) -> Any:
-        """Send the held writes, and ``then``'s statement after them, in one round trip."""
+    def send(self, then: Callable[[], Any] | None = None, commit: bool = False) -> Any:
+        """
+        Send the held writes, and ``then``'s statement after them (or the COMMIT of the
+        transaction), in one round trip.
+        """
         queue, self.queue = self.queue, []
         connection = self.connection
         cursors = []
@@ -535,6 +604,10 @@ class _DeferredWrites:
                     cursor.execute(sql, params)
                 if then is not None:
                     result = then()
+                if commit:
+                    # Not through Django's cursor: Django logs the COMMIT it then finds done.
+                    with connection.connection.cursor() as raw:
+                        raw.execute("COMMIT")
             for (_sql, _params, done), cursor in zip(queue, cursors, strict=True):
                 done(cursor)
         finally:
@@ -549,26 +622,38 @@ def _deferring(connection: Any) -> _DeferredWrites | None:
 
 
 @contextlib.contextmanager
-def deferred_writes(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> Iterator[None]:
     """
     Within the block, on PostgreSQL with psycopg 3 and inside a transaction, hold back the
-    UPDATEs of ``save_fields`` and the INSERTs of ``insert_row(defer=True)``, and send them
-    in one round trip with the next statement the connection runs (through Django's
-    cursors), or at the end of the block: a write costs no wait of its own. Reads after a
-    write see it, as they would without the block. What differs: a write's error (a
-    constraint, no row updated) is raised by the statement that sends it, and its
-    ``post_save`` is sent then. Elsewhere the block does nothing.
+    UPDATEs of ``save_fields``, ``PreparedUpdate`` and the INSERTs of
+    ``insert_row(defer=True)``, and send them in one round trip with the next statement the
+    connection runs (through Django's cursors), or at the end of the block: a write costs no
+    wait of its own. Reads after a write see it, as they would without the block. What
+    differs: a write's error (a constraint, no row updated) is raised by the statement that
+    sends it, and its ``post_save`` is sent then. Elsewhere the block does nothing.
+
+    ``commit`` is for a block that is all its ``atomic`` block holds
+    (``with transaction.atomic(), deferred_writes(commit=True):``): when that atomic block
+    is the outermost one and commits on exit, the last writes go with the COMMIT itself,
+    and Django's commit finds the transaction committed. The errors the COMMIT raises (a
+    deferred foreign key) come from the end of the block, inside the atomic block, which
+    then rolls back as for any error.
     """
     connection = connections[using]
     if not connection.in_atomic_block or _deferring(connection) is not None or not can_pipeline(connection):
         yield
         return
+    commits = commit and len(connection.atomic_blocks) == 1 and connection.commit_on_exit
     writes = _DeferredWrites(connection)
     connection._bob_deferred_writes = writes
     try:
         with connection.execute_wrapper(writes):
             yield
-            if writes.queue:
+            if connection.needs_rollback:
+                pass  # rolled back at the end of the atomic block: nothing to send
+            elif commits:
+                writes.send(commit=True)
+            elif writes.queue:
                 writes.send()
     finally:
         writes.queue.clear()

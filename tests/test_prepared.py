@@ -362,14 +362,39 @@ def test_a_held_back_insert_gets_its_key_and_signal_with_the_next_statement(subs
         post_save.disconnect(listen, sender=ExternalCustomer)
 
 
-@on_postgresql
-def test_update_rows_is_held_back_too(subscriptions, count_round_trips):
-    from django_bob_payments.prepared import deferred_writes, update_rows
+def test_a_prepared_update_updates_what_the_orms_update_does(subscriptions, django_assert_num_queries):
+    from django_bob_payments.prepared import PreparedUpdate
 
+    builds = []
+
+    def build(customer, status):
+        builds.append(customer)
+        return Subscription.objects.filter(customer_id=customer, status="active"), {"status": status}
+
+    update = PreparedUpdate(build)
+    first, second, third = subscriptions
+    update.run(first.customer_id, "past_due")
+    with django_assert_num_queries(1):
+        update.run(second.customer_id, "unpaid")
+    update.run(second.customer_id, "canceled")  # not active any more: nothing to update
+    statuses = [Subscription.objects.get(pk=sub.pk).status for sub in subscriptions]
+    assert statuses == ["past_due", "unpaid", "active"]
+    assert len(builds) == 1, "built once with stand-ins, then only bound"
+    # A value that cannot be bound goes through the ORM's update.
+    PreparedUpdate(lambda pk, quantity: (Subscription.objects.filter(pk=pk), {"quantity": quantity})).run(third.pk, 1.0)
+    assert Subscription.objects.get(pk=third.pk).quantity == 1
+
+
+@on_postgresql
+def test_a_prepared_update_is_held_back_too(subscriptions, count_round_trips):
+    from django_bob_payments.prepared import PreparedUpdate, deferred_writes
+
+    update = PreparedUpdate(lambda pk, quantity: (Subscription.objects.filter(pk=pk), {"quantity": quantity}))
     with transaction.atomic(), deferred_writes():
         with count_round_trips() as trips:
-            update_rows(Subscription.objects.filter(customer__external_ids__isnull=True), quantity=3)
-            update_rows(Subscription.objects.filter(pk=-1), quantity=4)  # no row: nothing to tell
+            for subscription in subscriptions:
+                update.run(subscription.pk, 3)
+            update.run(-1, 4)  # no row: nothing to tell
             quantities = sorted(Subscription.objects.values_list("quantity", flat=True))
         assert trips.count == 1
     assert quantities == [3, 3, 3]
@@ -439,3 +464,66 @@ def test_the_statements_run_often_are_prepared_by_the_server(subscriptions, sett
         assert len(prepared()) == 1
     finally:
         connection.connection.prepare_threshold = threshold
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_last_writes_go_with_the_commit(subscriptions, count_round_trips):
+    from django.test.utils import CaptureQueriesContext
+
+    from django_bob_payments.prepared import deferred_writes
+
+    subscription = subscriptions[0]
+    committed = []
+    with CaptureQueriesContext(connection) as logged, count_round_trips() as trips:
+        with transaction.atomic(), deferred_writes(commit=True):
+            subscription.quantity = 6
+            save_fields(subscription, ("quantity", "updated_at"))
+            transaction.on_commit(lambda: committed.append(True))
+    # BEGIN, then the UPDATE with the COMMIT; Django logs its COMMIT, which found it done.
+    assert trips.count == 2
+    assert [query["sql"].split()[0] for query in logged] == ["BEGIN", "UPDATE", "COMMIT"]
+    assert committed == [True]
+    assert not connection.in_atomic_block and connection.get_autocommit()
+    connection.close()  # read from a new connection: committed indeed
+    assert Subscription.objects.get(pk=subscription.pk).quantity == 6
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_commit_is_left_to_the_outer_transaction(subscriptions):
+    from django_bob_payments.prepared import deferred_writes
+
+    subscription = subscriptions[0]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with transaction.atomic(), deferred_writes(commit=True):  # a savepoint: nothing to commit
+            subscription.quantity = 7
+            save_fields(subscription, ("quantity", "updated_at"))
+        raise RuntimeError("the outer transaction rolls back")
+    assert Subscription.objects.get(pk=subscription.pk).quantity == 1
+    # A transaction marked for rollback is not committed either.
+    with transaction.atomic(), deferred_writes(commit=True):
+        subscription.quantity = 8
+        save_fields(subscription, ("quantity", "updated_at"))
+        transaction.set_rollback(True)
+    assert Subscription.objects.get(pk=subscription.pk).quantity == 1
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_an_error_of_the_commit_rolls_back_the_block(subscriptions):
+    from django.db import IntegrityError
+
+    from django_bob_payments.models import Pricing
+    from django_bob_payments.prepared import deferred_writes
+
+    subscription = subscriptions[0]
+    with pytest.raises(IntegrityError), transaction.atomic(), deferred_writes(commit=True):
+        subscription.quantity = 9
+        save_fields(subscription, ("quantity", "updated_at"))
+        # Foreign keys are checked at the COMMIT (deferred): this one names no pricing.
+        subscription.pricing_id = Pricing.objects.order_by("-pk").first().pk + 100
+        save_fields(subscription, ("pricing", "updated_at"))
+    assert not connection.in_atomic_block
+    stored = Subscription.objects.get(pk=subscription.pk)
+    assert (stored.quantity, stored.pricing_id) == (1, subscriptions[1].pricing_id)

@@ -38,7 +38,7 @@ from django_bob_payments.models import (
     Subscription,
     SubscriptionItem,
 )
-from django_bob_payments.prepared import PreparedQuery, insert_row, save_fields, update_rows
+from django_bob_payments.prepared import PreparedQuery, PreparedUpdate, insert_row, save_fields
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import BillingService
@@ -95,6 +95,20 @@ ATTEMPT = PreparedQuery(
     lambda provider, key: PaymentAttempt.objects.filter(provider=provider, external_id=key).order_by()[:1]
 )
 INVOICE = PreparedQuery(lambda provider, key: Invoice.objects.filter(provider=provider, external_id=key).order_by()[:1])
+
+# A new subscription's order, and the invoices that came before it, linked to it.
+LINK_ORDER = PreparedUpdate(
+    lambda order, customer, subscription: (
+        Order.objects.filter(pk=order, customer_id=customer, subscription__isnull=True),
+        {"subscription_id": subscription},
+    )
+)
+LINK_INVOICES = PreparedUpdate(
+    lambda provider, key, subscription: (
+        Invoice.objects.filter(provider=provider, provider_subscription_id=key, subscription__isnull=True),
+        {"subscription_id": subscription},
+    )
+)
 
 # What marking an event applied on a provider object's link changes.
 WATERMARK_FIELDS = ("last_event_created", "last_event_id", "updated_at")
@@ -445,12 +459,7 @@ class EventApplier:
             )
             self._link_order(context, subscription, data["order_local_id"])
             # Invoices that arrived before their subscription.
-            update_rows(
-                Invoice.objects.filter(
-                    provider=event.provider, provider_subscription_id=data["external_id"], subscription__isnull=True
-                ),
-                subscription=subscription,
-            )
+            LINK_INVOICES.run(event.provider, data["external_id"], subscription.pk)
         mark_applied(link, context)
         if created:
             insert_row(link, defer=True)
@@ -561,10 +570,7 @@ class EventApplier:
     def _link_order(self, context: ApplyContext, subscription: Subscription, order_local_id: str | None) -> None:
         pk = local_pk(order_local_id)
         if pk:
-            update_rows(
-                Order.objects.filter(pk=pk, customer=context.customer, subscription__isnull=True),
-                subscription=subscription,
-            )
+            LINK_ORDER.run(pk, context.customer.pk, subscription.pk)
 
     def _check_limit(self, context: ApplyContext, subscription: Subscription, products: list[Product]) -> None:
         """

@@ -320,25 +320,29 @@ class WebhookInbox:
         return ReceiveResult(row)
 
     def _apply_new(self, event: ProviderEvent, body: bytes, resolved: ResolvedCustomer | None = None) -> WebhookEvent:
-        # The handlers' writes travel with the statement after them (PostgreSQL): most go
-        # with the event's insert.
-        with transaction.atomic(), deferred_writes():
-            context = self._apply(event, resolved)
-            row = self._row(
-                event,
-                body,
-                status=Status.PROCESSED,
-                attempts=1,
-                outcome=storable("; ".join(context.notes)),
-                processed_at=timezone.now(),
-            )
-            try:
-                # The last statement of the transaction: a failure rolls back all of it.
-                insert_row(row)
-            except IntegrityError as err:
-                if _is_event_duplicate(err):
+        try:
+            # The handlers' writes travel with the statement after them, and the last ones,
+            # with the event's insert, with the COMMIT (PostgreSQL).
+            with transaction.atomic(), deferred_writes(commit=True):
+                context = self._apply(event, resolved)
+                row = self._row(
+                    event,
+                    body,
+                    status=Status.PROCESSED,
+                    attempts=1,
+                    outcome=storable("; ".join(context.notes)),
+                    processed_at=timezone.now(),
+                )
+                try:
+                    # The last statement of the transaction: a failure rolls back all of it.
+                    insert_row(row, defer=True)
+                except IntegrityError as err:  # inserted at once: its own
                     raise DuplicateEvent from err
-                raise
+        except IntegrityError as err:
+            # Sent with held-back writes, at the end of the block.
+            if _is_event_duplicate(err):
+                raise DuplicateEvent from err
+            raise
         self._send(context, row)
         return row
 
