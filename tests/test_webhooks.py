@@ -205,6 +205,36 @@ def test_a_failing_handler_leaves_no_partial_state_and_replays(client, lifecycle
     assert Subscription.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_handlers_integrity_error_fails_the_event_and_is_not_taken_for_a_duplicate(
+    client, customer, catalog, monkeypatch
+):
+    # On every database: the handler's write that breaks a constraint (here, a second link of
+    # one provider customer) is sent with the event's insert on PostgreSQL, and alone
+    # elsewhere; either way the event fails and is stored, and a redelivery is not a duplicate.
+    lifecycle = Lifecycle(customer, catalog)
+    post(client, lifecycle.customer_created)
+    original = EventApplier.handle_subscription
+
+    def clash(self, context):
+        original(self, context)
+        from django_bob_payments.prepared import insert_row
+
+        insert_row(
+            ExternalCustomer(customer=customer, provider="stripe", external_id=lifecycle.customer_id), defer=True
+        )
+
+    monkeypatch.setattr(EventApplier, "handle_subscription", clash)
+    for attempt in (1, 2):
+        response = post(client, lifecycle.subscription_created)
+        assert response.status_code == 500, response.content
+        assert response.json()["code"] == "event_failed"
+        stored = WebhookEvent.objects.get(event_id=lifecycle.subscription_created["id"])
+        assert (stored.status, stored.attempts) == ("failed", attempt)
+        assert stored.last_error.startswith("IntegrityError")
+    assert not Subscription.objects.exists()
+
+
 def test_processwebhooks_reports_what_still_fails(client, lifecycle, monkeypatch):
     event = lifecycle.subscription_created
     event["data"]["object"]["items"]["data"][0]["price"] = stripe_objects.price("prod_x", 5, id="price_unknown")
@@ -440,6 +470,27 @@ def test_events_take_a_few_round_trips_on_postgresql(client, customer, catalog, 
         ("invoice.paid", 3),
         ("customer.subscription.deleted", 4),  # the limit's check reads the customer's subscriptions
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips are counted on PostgreSQL's protocol")
+@pytest.mark.django_db(transaction=True)
+def test_a_stored_event_is_applied_in_a_few_round_trips_on_postgresql(customer, catalog, count_round_trips):
+    # What a worker of a queued mode does: BEGIN, the event's row locked, the customer's lock
+    # with the lookups, then the writes and the event's new status with the COMMIT.
+    from django_bob_payments.interactors import get_payment_interactor
+
+    lifecycle = Lifecycle(customer, catalog)
+    inbox = get_payment_interactor().get_webhook_inbox("stripe")
+    for event in lifecycle.events[:3]:
+        inbox.receive(event)
+    stored = inbox.store(lifecycle.subscription_updated).event
+    with count_round_trips() as trips:
+        assert inbox.apply_stored(stored.pk).status == "processed"
+    assert trips.count == 4
+    assert (
+        Subscription.objects.get(customer=customer).quantity
+        == lifecycle.subscription_updated["data"]["object"]["items"]["data"][0]["quantity"]
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -200,11 +200,12 @@ def _insert_alone(row: WebhookEvent) -> None:
 
 def _is_event_duplicate(err: IntegrityError) -> bool:
     """
-    Whether the IntegrityError raised by an event's insert is its own (an earlier delivery
-    stored it first), and not that of a handler's write sent with it (``deferred_writes``).
+    Whether an IntegrityError raised when the event's transaction ended (its insert sent
+    with held-back writes, ``deferred_writes``) is the insert's own (an earlier delivery
+    stored the event first), and not a handler's write's: the table the database names.
     """
     table = getattr(getattr(err.__cause__, "diag", None), "table_name", None)
-    return table is None or table == WebhookEvent._meta.db_table
+    return table == WebhookEvent._meta.db_table
 
 
 def _error_text(err: BaseException) -> str:
@@ -339,7 +340,7 @@ class WebhookInbox:
                 except IntegrityError as err:  # inserted at once: its own
                     raise DuplicateEvent from err
         except IntegrityError as err:
-            # Sent with held-back writes, at the end of the block.
+            # Sent with held-back writes at the end of the block (PostgreSQL), or a handler's.
             if _is_event_duplicate(err):
                 raise DuplicateEvent from err
             raise
@@ -398,7 +399,7 @@ class WebhookInbox:
 
     def _apply_stored(self, pk: int, resolved: ResolvedCustomer | None) -> WebhookEvent:
         """One try at applying a stored event, in a transaction that holds its row."""
-        with transaction.atomic(), deferred_writes():
+        with transaction.atomic(), deferred_writes(commit=True):
             row = LOCKED_EVENT.first(pk)
             if row is None:
                 raise WebhookEvent.DoesNotExist(f"No stored webhook event {pk}.")
