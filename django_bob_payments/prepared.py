@@ -575,6 +575,8 @@ class _DeferredWrites:
         self.connection = connection
         self.queue: list[_Write] = []
         self.sending = False
+        # The database error a send raised: code other than the writer's may have caught it.
+        self.error: DatabaseError | None = None
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         """The connection's execute wrapper: the held writes go first, with this statement where it can."""
@@ -595,25 +597,39 @@ class _DeferredWrites:
         connection = self.connection
         cursors = []
         result = None
+        committed = None
         self.sending = True
         try:
-            with connection.wrap_database_errors, connection.connection.pipeline():
-                for sql, params, _done in queue:
-                    cursor = statement_cursor(connection)
-                    cursors.append(cursor)
-                    cursor.execute(sql, params)
-                if then is not None:
-                    result = then()
-                if commit:
-                    # Not through Django's cursor: Django logs the COMMIT it then finds done.
-                    with connection.connection.cursor() as raw:
-                        raw.execute("COMMIT")
+            try:
+                with connection.wrap_database_errors, connection.connection.pipeline():
+                    for sql, params, _done in queue:
+                        cursor = statement_cursor(connection)
+                        cursors.append(cursor)
+                        cursor.execute(sql, params)
+                    if then is not None:
+                        result = then()
+                    if commit:
+                        # Not through Django's cursor: Django logs the COMMIT it then finds done.
+                        committed = connection.connection.cursor()
+                        committed.execute("COMMIT")
+            except DatabaseError as err:
+                # As the ORM's writes do (mark_for_rollback_on_error): code that catches the
+                # error (perhaps not its own) cannot go on, nor commit, in this transaction.
+                if connection.in_atomic_block:
+                    connection.needs_rollback = True
+                self.error = err
+                raise
+            if committed is not None and committed.statusmessage != "COMMIT":
+                # PostgreSQL ends a transaction that failed with ROLLBACK, whatever was asked.
+                raise DatabaseError("The transaction had failed and was rolled back instead of committed.")
             for (_sql, _params, done), cursor in zip(queue, cursors, strict=True):
                 done(cursor)
         finally:
             self.sending = False
             for cursor in cursors:
                 cursor.close()
+            if committed is not None:
+                committed.close()
         return result
 
 
@@ -638,6 +654,13 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
     and Django's commit finds the transaction committed. The errors the COMMIT raises (a
     deferred foreign key) come from the end of the block, inside the atomic block, which
     then rolls back as for any error.
+
+    A database error raised while held writes are sent marks the transaction for rollback,
+    as the ORM's writes do; a block that ends without that error, caught on the way, or with
+    writes still held in a transaction marked for rollback, raises TransactionManagementError
+    rather than end as if all was written. Code that catches database errors
+    of its own statements calls ``send_held_writes()`` first, so that it never catches a
+    held write's.
     """
     connection = connections[using]
     if not connection.in_atomic_block or _deferring(connection) is not None or not can_pipeline(connection):
@@ -649,8 +672,17 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
     try:
         with connection.execute_wrapper(writes):
             yield
+            if writes.error is not None:
+                # A held write failed and the error was caught before it reached the block's
+                # end: the writer never heard of it. The atomic block rolls back; say so.
+                raise TransactionManagementError("A write held back in this transaction failed.") from writes.error
             if connection.needs_rollback:
-                pass  # rolled back at the end of the atomic block: nothing to send
+                if writes.queue:
+                    # Rolled back at the end of the atomic block: the writes would be lost
+                    # without a word, as Django refuses any query after such an error.
+                    raise TransactionManagementError(
+                        "An error occurred in the current transaction: the writes held back are not sent."
+                    )
             elif commits:
                 writes.send(commit=True)
             elif writes.queue:
@@ -658,3 +690,10 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
     finally:
         writes.queue.clear()
         del connection._bob_deferred_writes
+
+
+def send_held_writes(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Send what a ``deferred_writes`` block holds now (nothing to do elsewhere)."""
+    writes = _deferring(connections[using])
+    if writes is not None and writes.queue and not writes.sending:
+        writes.send()

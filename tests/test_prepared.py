@@ -501,8 +501,9 @@ def test_the_commit_is_left_to_the_outer_transaction(subscriptions):
             save_fields(subscription, ("quantity", "updated_at"))
         raise RuntimeError("the outer transaction rolls back")
     assert Subscription.objects.get(pk=subscription.pk).quantity == 1
-    # A transaction marked for rollback is not committed either.
-    with transaction.atomic(), deferred_writes(commit=True):
+    # A transaction marked for rollback is not committed either, and its held writes are
+    # not lost without a word.
+    with pytest.raises(TransactionManagementError), transaction.atomic(), deferred_writes(commit=True):
         subscription.quantity = 8
         save_fields(subscription, ("quantity", "updated_at"))
         transaction.set_rollback(True)
@@ -527,3 +528,37 @@ def test_an_error_of_the_commit_rolls_back_the_block(subscriptions):
     assert not connection.in_atomic_block
     stored = Subscription.objects.get(pk=subscription.pk)
     assert (stored.quantity, stored.pricing_id) == (1, subscriptions[1].pricing_id)
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_held_writes_error_caught_by_other_code_does_not_let_the_transaction_commit(subscriptions):
+    from django.db import IntegrityError
+
+    from django_bob_payments.prepared import deferred_writes, insert_row, send_held_writes
+
+    taken = ExternalSubscription.objects.first()
+    customer = subscriptions[0].customer
+
+    def clashing_link():
+        return ExternalSubscription(subscription=taken.subscription, provider="stripe", external_id=taken.external_id)
+
+    # Code that catches the IntegrityError of its own insert also caught the held write's,
+    # sent with it: the transaction cannot go on, and the block does not end as if all was well.
+    with pytest.raises(TransactionManagementError), transaction.atomic(), deferred_writes(commit=True):
+        subscriptions[0].quantity = 4
+        save_fields(subscriptions[0], ("quantity", "updated_at"))
+        insert_row(clashing_link(), defer=True)
+        try:
+            ExternalCustomer.objects.create(customer=customer, provider="stripe", external_id="cus_other")
+        except IntegrityError:
+            pass
+    assert Subscription.objects.get(pk=subscriptions[0].pk).quantity == 1
+    assert not ExternalCustomer.objects.filter(external_id="cus_other").exists()
+    # send_held_writes() first: the error is raised where it belongs, before the other code's.
+    with pytest.raises(IntegrityError), transaction.atomic(), deferred_writes(commit=True):
+        insert_row(clashing_link(), defer=True)
+        send_held_writes()
+        pytest.fail("the held write's error is raised by send_held_writes")
+    # Elsewhere, or with nothing held, it does nothing.
+    send_held_writes()

@@ -27,6 +27,7 @@ from django.utils import timezone, translation
 
 from django_bob_payments.conf import bob_settings
 from django_bob_payments.models import BillingEmail, Customer
+from django_bob_payments.prepared import send_held_writes
 from django_bob_payments.reports import hide_locals, loggable
 from django_bob_payments.services.customers import CustomerService
 
@@ -79,6 +80,8 @@ class MailerService:
             subject = " ".join(render_to_string(f"django_bob_payments/email/{kind}_subject.txt", context).split())
             body_text = render_to_string(f"django_bob_payments/email/{kind}.txt", context)
             body_html = render_to_string(f"django_bob_payments/email/{kind}.html", context)
+        # A write held back in this transaction goes first: its error is not this one's.
+        send_held_writes()
         try:
             with transaction.atomic():
                 message = BillingEmail.objects.create(
