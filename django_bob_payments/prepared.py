@@ -44,6 +44,33 @@ def _stand_in(index: int, value: Any) -> Any:
     raise TypeError(f"cannot bind a {type(value).__name__}")
 
 
+def _stand_ins(values: tuple[Any, ...]) -> list[Any] | None:
+    """A stand-in for each value; None when one of them cannot be bound."""
+    try:
+        return [_stand_in(index, value) for index, value in enumerate(values)]
+    except TypeError:
+        return None
+
+
+def _positions(params: list[Any], stand_ins: list[Any]) -> list[int] | None:
+    """Where each stand-in is among the compiled parameters; None unless each is there once."""
+    positions = []
+    for stand_in in stand_ins:
+        found = [index for index, param in enumerate(params) if param == stand_in]
+        if len(found) != 1:
+            return None
+        positions.append(found[0])
+    return positions
+
+
+def _bound(template: list[Any], positions: list[int], values: tuple[Any, ...]) -> list[Any]:
+    """The compiled parameters with ``values`` in the stand-ins' places."""
+    params = list(template)
+    for position, value in zip(positions, values, strict=True):
+        params[position] = value
+    return params
+
+
 class _Compiled:
     __slots__ = ("compiler", "fetch_mode", "for_update", "params", "positions", "reader", "sql")
 
@@ -68,10 +95,7 @@ class _Compiled:
         """The statement's parameters with ``values`` in their places."""
         if self.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        params = list(self.params)
-        for position, value in zip(self.positions, values, strict=True):
-            params[position] = value
-        return params
+        return _bound(self.params, self.positions, values)
 
     def rows_to_objects(self, rows: list[tuple[Any, ...]], connection: Any, using: str) -> list[Any]:
         if not rows:
@@ -115,9 +139,8 @@ class PreparedQuery(Generic[M]):
         return compiled if isinstance(compiled, _Compiled) else None
 
     def _compile(self, values: tuple[Any, ...], using: str) -> _Compiled | object:
-        try:
-            stand_ins = [_stand_in(index, value) for index, value in enumerate(values)]
-        except TypeError:
+        stand_ins = _stand_ins(values)
+        if stand_ins is None:
             return _UNPREPARED
         queryset = self.build(*stand_ins)
         compiler = queryset.query.get_compiler(using=using)
@@ -131,13 +154,8 @@ class PreparedQuery(Generic[M]):
         except EmptyResultSet:
             return _UNPREPARED
         params = list(params)
-        positions = []
-        for stand_in in stand_ins:
-            found = [index for index, param in enumerate(params) if param == stand_in]
-            if len(found) != 1:
-                return _UNPREPARED
-            positions.append(found[0])
-        if not compiler.klass_info or compiler.annotation_col_map:
+        positions = _positions(params, stand_ins)
+        if positions is None or not compiler.klass_info or compiler.annotation_col_map:
             return _UNPREPARED
         if compiler.has_composite_fields([column[0] for column in compiler.select[0 : compiler.col_count]]):
             return _UNPREPARED  # composite primary keys: their columns are read as tuples
@@ -176,7 +194,9 @@ def statement_cursor(connection: Any) -> Any:
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         if factory is None:
-            cursor = _server_binding_cursor()(connection.connection)
+            import psycopg
+
+            cursor = psycopg.Cursor(connection.connection)
         else:
             cursor = connection.connection.cursor(factory=factory)
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
@@ -203,20 +223,12 @@ def _sqlite_cursor() -> type:
         def convert_query(self, query: str, **kwargs: Any) -> str:
             if kwargs.get("param_names") is not None:
                 return super().convert_query(query, **kwargs)
-            try:
-                return converted[query]
-            except KeyError:
-                converted[query] = super().convert_query(query, **kwargs)
-                return converted[query]
+            found = converted.get(query)
+            if found is None:
+                found = converted[query] = super().convert_query(query, **kwargs)
+            return found
 
     return ConvertedOnce
-
-
-@functools.cache
-def _server_binding_cursor() -> type:
-    import psycopg
-
-    return psycopg.Cursor
 
 
 def _prefetched(connection: Any) -> dict[tuple[PreparedQuery, tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -523,9 +535,7 @@ class PreparedUpdate:
             queryset.using(using).update(**fields)
             return
         sql, template, positions = compiled
-        params = list(template)
-        for position, value in zip(positions, values, strict=True):
-            params[position] = value
+        params = _bound(template, positions, values)
         connection = connections[using]
         writes = _deferring(connection)
         if writes is not None:
@@ -535,9 +545,8 @@ class PreparedUpdate:
             cursor.execute(sql, params)
 
     def _compile(self, values: tuple[Any, ...], using: str) -> tuple[str, list[Any], list[int]] | None:
-        try:
-            stand_ins = [_stand_in(index, value) for index, value in enumerate(values)]
-        except TypeError:
+        stand_ins = _stand_ins(values)
+        if stand_ins is None:
             return None
         queryset, fields = self.build(*stand_ins)
         query = queryset.query.chain(UpdateQuery)
@@ -550,13 +559,8 @@ class PreparedUpdate:
         except EmptyResultSet:
             return None
         params = list(params)
-        positions = []
-        for stand_in in stand_ins:
-            found = [index for index, param in enumerate(params) if param == stand_in]
-            if len(found) != 1:
-                return None
-            positions.append(found[0])
-        return sql, params, positions
+        positions = _positions(params, stand_ins)
+        return None if positions is None else (sql, params, positions)
 
 
 def _ignore(cursor: Any) -> None:
@@ -656,11 +660,11 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
     then rolls back as for any error.
 
     A database error raised while held writes are sent marks the transaction for rollback,
-    as the ORM's writes do; a block that ends without that error, caught on the way, or with
-    writes still held in a transaction marked for rollback, raises TransactionManagementError
-    rather than end as if all was written. Code that catches database errors
-    of its own statements calls ``send_held_writes()`` first, so that it never catches a
-    held write's.
+    as the ORM's writes do. The block raises TransactionManagementError, rather than end as
+    if all was written, when such an error was caught before it reached the block's end, or
+    when writes are still held in a transaction marked for rollback. Code that catches the
+    database errors of its own statements calls ``send_held_writes()`` first, so that it
+    never catches a held write's.
     """
     connection = connections[using]
     if not connection.in_atomic_block or _deferring(connection) is not None or not can_pipeline(connection):
