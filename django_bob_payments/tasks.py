@@ -179,12 +179,18 @@ class BackgroundPublisher:
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="bob-payments-publisher", daemon=True)
         self._thread.start()
+        self._wake.notify_all()  # a thread this one replaces sees it and stops
 
     def _run(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._wake:
-                self._wake.wait_for(lambda: bool(self._keys))
+                self._wake.wait_for(lambda: bool(self._keys) or self._thread is not me)
                 self._wake.wait_for(lambda: len(self._keys) >= self.batch_size or self._hurry, self.linger)
+                if self._thread is not me:
+                    # Superseded by _start: one thread takes the keys, or two would split a
+                    # batch between them and one would send an empty one.
+                    return
                 batch = [self._keys.popleft() for _ in range(min(self.batch_size, len(self._keys)))]
                 self._busy = True
             try:
