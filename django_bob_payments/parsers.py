@@ -40,6 +40,6 @@ class BoundedJSONParser(JSONParser):
             data = super().parse(io.BytesIO(body), media_type, parser_context)
         except RecursionError:
             raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.") from None
-        if not depth_within(data, MAX_DEPTH):
+        if not depth_within(data, MAX_DEPTH, body):
             raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.")
         return data

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import functools
 import inspect
 import weakref
@@ -22,7 +23,20 @@ from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.models import BinaryField, Model, QuerySet, signals
+from django.db.models import (
+    BinaryField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    Field,
+    ForeignKey,
+    IntegerField,
+    Model,
+    QuerySet,
+    TextField,
+    signals,
+)
+from django.db.models.fields import AutoFieldMixin
 from django.db.models.query import get_related_populators
 from django.db.models.sql import UpdateQuery
 from django.db.transaction import TransactionManagementError
@@ -339,6 +353,91 @@ class _Reader:
         return found
 
 
+_SLOW = object()
+
+# The methods a field's value goes through on its way to the database (get_db_prep_save).
+_PREP_METHODS = ("get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")
+
+
+def _inherits(field: Any, base: type, names: tuple[str, ...] = _PREP_METHODS) -> bool:
+    """Whether ``field`` is a ``base`` that prepares values with ``base``'s own methods."""
+    cls = type(field)
+    return isinstance(field, base) and all(getattr(cls, name) is getattr(base, name) for name in names)
+
+
+def _adapter(field: Any) -> Callable[[Any, Any], Any]:
+    """
+    ``adapter(value, ops)``: what ``field.get_db_prep_save(value, connection)`` returns for
+    the values the app writes most (None, and a str, bool, int or aware datetime of the
+    field's kind, where the field prepares values as Django's own class does), without its
+    chain of calls; ``_SLOW`` for any other value, which goes through ``get_db_prep_save``.
+    The backend's own step (``ops``, the connection's operations) is still taken: psycopg's
+    integer types, SQLite's datetimes as text, MySQL's refusal of a zero key.
+    """
+    if _inherits(field, ForeignKey, ("get_db_prep_save",)):
+        target = field.target_field
+        if (
+            _inherits(target, AutoFieldMixin, ("get_db_prep_value",))
+            and _inherits(target, IntegerField, ("get_prep_value",))
+            and _inherits(target, Field, ("get_db_prep_save",))
+        ):
+
+            def foreign_key(value: Any, ops: Any) -> Any:
+                if value is None:
+                    return None
+                return ops.validate_autopk_value(value) if type(value) is int else _SLOW
+
+            return foreign_key
+    elif _inherits(field, CharField) or _inherits(field, TextField):
+        return lambda value, ops: value if value is None or type(value) is str else _SLOW
+    elif _inherits(field, BooleanField):
+        return lambda value, ops: value if value is None or type(value) is bool else _SLOW
+    elif _inherits(field, DateTimeField):
+
+        def date_time(value: Any, ops: Any) -> Any:
+            if value is None:
+                return None
+            if type(value) is datetime.datetime and value.tzinfo is not None:
+                return ops.adapt_datetimefield_value(value)
+            return _SLOW
+
+        return date_time
+    elif _inherits(field, IntegerField) and not isinstance(field, AutoFieldMixin):
+        internal_type = field.get_internal_type()
+
+        def integer(value: Any, ops: Any) -> Any:
+            if value is None or type(value) is int:
+                return ops.adapt_integerfield_value(value, internal_type)
+            return _SLOW
+
+        return integer
+    return lambda value, ops: _SLOW
+
+
+def _prepared_values(
+    obj: Model, targets: list[tuple[Any, Callable[[Any, Any], Any], bool]], add: bool, connection: Any
+) -> list[Any] | None:
+    """The parameters of ``obj``'s row, as the ORM prepares them; None for a value only the ORM can write."""
+    ops = connection.ops
+    params = []
+    for field, adapt, plain in targets:
+        # Field.pre_save reads the attribute; DateTimeField's sets auto_now values.
+        value = getattr(obj, field.attname) if plain else field.pre_save(obj, add)
+        prepared = adapt(value, ops)
+        if prepared is _SLOW:
+            if hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save"):
+                # An expression or a model instance: the ORM knows what to do with it.
+                return None
+            prepared = field.get_db_prep_save(value, connection=connection)
+        params.append(prepared)
+    return params
+
+
+def _targets(fields: list[Any]) -> list[tuple[Any, Callable[[Any, Any], Any], bool]]:
+    """Each field with its adapter, and whether its pre_save only reads the attribute."""
+    return [(field, _adapter(field), type(field).pre_save is Field.pre_save) for field in fields]
+
+
 _UPDATES: dict[tuple[type[Model], tuple[str, ...], str], tuple[str, list[Any]] | None] = {}
 
 
@@ -363,14 +462,10 @@ def save_fields(obj: Model, fields: tuple[str, ...] | None = None, using: str = 
     # As save() says it: None when every field is saved.
     update_fields = None if fields is None else frozenset(fields)
     signals.pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=update_fields)
-    params = []
-    for field in targets:
-        value = field.pre_save(obj, False)
-        if hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save"):
-            # An expression or a model instance: the ORM knows what to do with it.
-            obj.save(update_fields=[field.name for field in targets], using=using)
-            return
-        params.append(field.get_db_prep_save(value, connection=connection))
+    params = _prepared_values(obj, targets, False, connection)
+    if params is None:
+        obj.save(update_fields=[field.name for field, _, _ in targets], using=using)
+        return
     params.append(meta.pk.get_db_prep_value(obj.pk, connection))
 
     def saved(cursor: Any) -> None:
@@ -404,7 +499,7 @@ def _update_statement(model: type[Model], fields: tuple[str, ...] | None, using:
         return None
     quote = connections[using].ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
-    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s", targets
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s", _targets(targets)
 
 
 _INSERTS: dict[tuple[type[Model], str], tuple[str, list[Any], bool] | None] = {}
@@ -429,13 +524,10 @@ def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS, *, defer: bool = False
     sql, targets, returning = prepared
     connection = connections[using]
     signals.pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=None)
-    params = []
-    for field in targets:
-        value = field.pre_save(obj, True)
-        if hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save"):
-            obj.save(force_insert=True, using=using)
-            return
-        params.append(field.get_db_prep_save(value, connection=connection))
+    params = _prepared_values(obj, targets, True, connection)
+    if params is None:
+        obj.save(force_insert=True, using=using)
+        return
     meta = model._meta
 
     def inserted(cursor: Any) -> None:
@@ -485,10 +577,10 @@ def _insert_statement(model: type[Model], using: str) -> tuple[str, list[Any], b
         returning, params = columns([meta.pk])
         if params:
             return None
-        return f"{sql} {returning}", targets, True
+        return f"{sql} {returning}", _targets(targets), True
     if connection.vendor == "postgresql":
         return None  # its last_insert_id is a query more: the ORM does better
-    return sql, targets, False
+    return sql, _targets(targets), False
 
 
 def _returned_row(connection: Any, cursor: Any) -> tuple[Any, ...]:

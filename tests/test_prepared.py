@@ -1,8 +1,10 @@
 """PreparedQuery: a queryset compiled once gives exactly what the ORM gives, value after value."""
 
+import contextlib
 import datetime
 
 import pytest
+from django.apps import apps
 from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -14,7 +16,14 @@ from django_bob_payments.models import (
     ExternalSubscription,
     Subscription,
 )
-from django_bob_payments.prepared import PreparedQuery, forget_prefetched, prefetch, save_fields
+from django_bob_payments.prepared import (
+    _SLOW,
+    PreparedQuery,
+    _adapter,
+    forget_prefetched,
+    prefetch,
+    save_fields,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -568,3 +577,33 @@ def test_a_held_writes_error_caught_by_other_code_does_not_let_the_transaction_c
         pytest.fail("the held write's error is raised by send_held_writes")
     # Elsewhere, or with nothing held, it does nothing.
     send_held_writes()
+
+
+def _values():
+    """What fields are handed: what the app writes, and what it never should."""
+    aware = datetime.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=datetime.timezone.utc)
+    paris = aware.astimezone(datetime.timezone(datetime.timedelta(hours=1)))
+    return [None, "", "text", 0, 7, 2**40, -3, True, False, aware, paris, aware.replace(tzinfo=None)]
+
+
+@pytest.mark.parametrize(
+    "model", sorted(apps.get_app_config("bob_payments").get_models(), key=lambda model: model.__name__)
+)
+def test_field_adapters_give_what_get_db_prep_save_gives(model):
+    """Each value an adapter prepares is what Django prepares, of the same type, on this database."""
+    fast = 0
+    for field in model._meta.concrete_fields:
+        adapt = _adapter(field)
+        for value in _values():
+            try:
+                expected = field.get_db_prep_save(value, connection=connection)
+            except Exception as err:  # a key of 0 on MySQL, say: refused the same way, or left to Django
+                with contextlib.suppress(type(err)):
+                    assert adapt(value, connection.ops) is _SLOW, (field, value)
+                continue
+            prepared = adapt(value, connection.ops)
+            if prepared is not _SLOW:
+                fast += 1
+                assert (type(prepared), prepared) == (type(expected), expected), (field, value)
+    # Every model has fields the adapters take (the key, at least, is a foreign key or an integer).
+    assert fast

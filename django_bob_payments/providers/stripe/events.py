@@ -477,6 +477,6 @@ def verify_webhook(body: bytes, signature_header: str | None) -> dict[str, Any]:
         raise WebhookVerificationError(f"The body nests deeper than {MAX_DEPTH} levels.", code="too_deep") from None
     if not isinstance(payload, dict):
         raise WebhookVerificationError("The body is not a JSON object.", code="invalid_event")
-    if not depth_within(payload, MAX_DEPTH):
+    if not depth_within(payload, MAX_DEPTH, text):
         raise WebhookVerificationError(f"The body nests deeper than {MAX_DEPTH} levels.", code="too_deep")
     return payload
