@@ -11,8 +11,12 @@ subscription created and updated, invoice paid, subscription deleted); the event
 customers are interleaved. Prints events per second, p50 / p99 latency and outbound Stripe
 API calls per event (Stripe is the test emulator, counting every request) for the app and
 for the baseline, on the same database. The two are posted in alternating runs after a
-warm-up of a few events each, so that a change of the host's speed during the run falls on
-both; events per second count the time spent answering.
+warm-up (the whole lifecycles of two customers, so that every kind of event has run once),
+so that a change of the host's speed during the run falls on both; events per second count
+the time spent answering. After the warm-up the serving process moves what it holds to
+the garbage collector's permanent generation (``gc.freeze()``, as servers that preload do
+before they fork): otherwise a full collection of the start-up's objects, 50 to 130 ms,
+falls on whichever side happens to trigger it and moves the ratio by ten points.
 
 ``--modes gunicorn`` serves the same stream with gunicorn (one threaded worker) over
 keep-alive connections (pip install gunicorn).
@@ -49,6 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_URL = "/api/payment/stripe/webhook/"
 BASELINE_URL = "/baseline/webhook/"
 FLUSH_URL = "/bench/flush/"
+FREEZE_URL = "/bench/freeze/"
+# Customers whose events are the warm-up: not counted.
+WARM_CUSTOMERS = 2
 
 
 def setup_django(stripe_url: str) -> None:
@@ -78,14 +85,19 @@ def build_bodies(customers: int) -> tuple[list[str], list[str]]:
     lifecycles = [
         Lifecycle(Customer.objects.create(user=user), pricing, index=index) for index, user in enumerate(users)
     ]
-    # Interleaved: step by step across customers, each customer's events in order.
-    events = [lifecycle.events[step] for step in range(6) for lifecycle in lifecycles]
+    # The warm-up (WARM_CUSTOMERS) goes through whole lifecycles, so that every kind of event
+    # has run once before the count starts; then the others, interleaved: step by step
+    # across customers, each customer's events in order.
+    events = [event for lifecycle in lifecycles[:WARM_CUSTOMERS] for event in lifecycle.events]
+    events += [lifecycle.events[step] for step in range(6) for lifecycle in lifecycles[WARM_CUSTOMERS:]]
     bodies = [json.dumps(event) for event in events]
     baseline = [json.dumps({**event, "id": event["id"] + "_base"}) for event in events]
     return bodies, baseline
 
 
-def measure(post, bodies: list[str], baseline: list[str], *, warm: int = 12, rounds: int = 20) -> tuple[dict, dict]:
+def measure(
+    post, bodies: list[str], baseline: list[str], *, warm: int = 6 * WARM_CUSTOMERS, rounds: int = 20
+) -> tuple[dict, dict]:
     """
     Post the app's events and the baseline's in alternating runs (``rounds`` runs each), so
     that both meet the same machine: a drift of the host's speed during the run falls on
@@ -105,6 +117,8 @@ def measure(post, bodies: list[str], baseline: list[str], *, warm: int = 12, rou
                 raise SystemExit(f"{url} refused a warm-up event")
         if settling and url == WEBHOOK_URL:
             post(FLUSH_URL, "", "")
+    if post(FREEZE_URL, "", "") != 204:
+        raise SystemExit("the server did not freeze its start-up objects")
     size = max(1, (len(bodies) - warm + rounds - 1) // rounds)
     settled = 0.0
     for start in range(warm, len(bodies), size):
