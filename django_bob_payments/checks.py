@@ -281,7 +281,7 @@ def _check_seller_country() -> list[checks.CheckMessage]:
                 id="bob_payments.W004",
             )
         ]
-    if not isinstance(seller_country, str) or seller_country.upper() not in dict(countries):
+    if not isinstance(seller_country, str) or seller_country.upper() not in countries:
         return [
             checks.Error(
                 f"{obj} is {seller_country!r}, which is not an ISO 3166-1 alpha-2 country code.",

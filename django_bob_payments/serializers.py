@@ -61,7 +61,7 @@ class StrictCountryField(CountryField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str) or len(data) != 2 or not data.isascii() or data not in dict(countries):
+        if not isinstance(data, str) or len(data) != 2 or not data.isascii() or data not in countries:
             self.fail("invalid_choice")
         return data
 

@@ -674,7 +674,7 @@ class EventApplier:
         if billing is None:
             address = details["address"]
             email = details["email"]
-            if address["country"] not in dict(countries) or not email:
+            if address["country"] not in countries or not email:
                 if number:
                     context.note("checkout details without a known country or email: the VAT number is not recorded")
                 return
