@@ -284,12 +284,21 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
     planned = [(query, values, query.compiled(values, using)) for query, values in queries]
     planned = [(query, values, compiled) for query, values, compiled in planned if compiled is not None]
     cursors = []
+
+    def read() -> None:
+        for _query, values, compiled in planned:
+            cursor = statement_cursor(connection)
+            cursors.append(cursor)
+            cursor.execute(compiled.sql, compiled.bind(values, connection))
+
+    writes = _deferring(connection)
     try:
-        with connection.wrap_database_errors, connection.connection.pipeline():
-            for _query, values, compiled in planned:
-                cursor = statement_cursor(connection)
-                cursors.append(cursor)
-                cursor.execute(compiled.sql, compiled.bind(values, connection))
+        if writes is not None and (writes.queue or writes.begin) and not writes.sending:
+            # The held writes (and the transaction's BEGIN) go first, in the same round trip.
+            writes.send(read)
+        else:
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                read()
         store = _prefetched(connection)
         for (query, values, _compiled), cursor in zip(planned, cursors, strict=True):
             store[(query, values)] = cursor.fetchall()
@@ -670,13 +679,15 @@ class _DeferredWrites:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.queue: list[_Write] = []
+        # The transaction's BEGIN, sent with the first statement (deferred_writes).
+        self.begin = False
         self.sending = False
         # The database error a send raised: code other than the writer's may have caught it.
         self.error: DatabaseError | None = None
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         """The connection's execute wrapper: the held writes go first, with this statement where it can."""
-        if self.sending or not self.queue:
+        if self.sending or not (self.queue or self.begin):
             return execute(sql, params, many, context)
         if many or getattr(context["cursor"].cursor, "name", None):
             # executemany and named cursors run outside a pipeline: the writes go alone first.
@@ -690,6 +701,7 @@ class _DeferredWrites:
         transaction), in one round trip.
         """
         queue, self.queue = self.queue, []
+        begin, self.begin = self.begin, False
         connection = self.connection
         cursors = []
         result = None
@@ -698,6 +710,10 @@ class _DeferredWrites:
         try:
             try:
                 with connection.wrap_database_errors, connection.connection.pipeline():
+                    if begin:
+                        began = connection.connection.cursor()
+                        cursors.append(began)
+                        began.execute("BEGIN")
                     for sql, params, _done in queue:
                         cursor = statement_cursor(connection)
                         cursors.append(cursor)
@@ -718,7 +734,7 @@ class _DeferredWrites:
             if committed is not None and committed.statusmessage != "COMMIT":
                 # PostgreSQL ends a transaction that failed with ROLLBACK, whatever was asked.
                 raise DatabaseError("The transaction had failed and was rolled back instead of committed.")
-            for (_sql, _params, done), cursor in zip(queue, cursors, strict=True):
+            for (_sql, _params, done), cursor in zip(queue, cursors[1:] if begin else cursors, strict=True):
                 done(cursor)
         finally:
             self.sending = False
@@ -727,6 +743,13 @@ class _DeferredWrites:
             if committed is not None:
                 committed.close()
         return result
+
+
+@functools.cache
+def _idle() -> Any:
+    from psycopg.pq import TransactionStatus
+
+    return TransactionStatus.IDLE
 
 
 def _deferring(connection: Any) -> _DeferredWrites | None:
@@ -751,6 +774,11 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
     deferred foreign key) come from the end of the block, inside the atomic block, which
     then rolls back as for any error.
 
+    With ``commit``, the transaction's BEGIN is held back too, and sent with the block's
+    first statement (psycopg would wait for its answer alone first): a statement must not
+    bypass Django's cursors in such a block (``connection.connection.cursor()``), or it
+    runs before the transaction starts.
+
     A database error raised while held writes are sent marks the transaction for rollback,
     as the ORM's writes do. The block raises TransactionManagementError, rather than end as
     if all was written, when such an error was caught before it reached the block's end, or
@@ -764,6 +792,13 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
         return
     commits = commit and len(connection.atomic_blocks) == 1 and connection.commit_on_exit
     writes = _DeferredWrites(connection)
+    raw = connection.connection
+    if commits and not raw.autocommit and raw.info.transaction_status == _idle():
+        # psycopg would send the BEGIN before the first statement and wait for its answer:
+        # the block sends it itself, in the same round trip as that statement. psycopg is
+        # told not to (autocommit); Django's atomic block sets it back when it ends.
+        raw.autocommit = True
+        writes.begin = True
     connection._bob_deferred_writes = writes
     try:
         with connection.execute_wrapper(writes):
@@ -779,6 +814,8 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
                     raise TransactionManagementError(
                         "An error occurred in the current transaction: the writes held back are not sent."
                     )
+            elif commits and writes.begin and not writes.queue:
+                writes.begin = False  # nothing was run: no transaction to open, nor to commit
             elif commits:
                 writes.send(commit=True)
             elif writes.queue:
@@ -791,5 +828,5 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
 def send_held_writes(using: str = DEFAULT_DB_ALIAS) -> None:
     """Send what a ``deferred_writes`` block holds now (nothing to do elsewhere)."""
     writes = _deferring(connections[using])
-    if writes is not None and writes.queue and not writes.sending:
+    if writes is not None and (writes.queue or writes.begin) and not writes.sending:
         writes.send()
