@@ -17,6 +17,8 @@ import copy
 import datetime
 import functools
 import inspect
+import sys
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
@@ -42,6 +44,18 @@ from django.db.models.sql import UpdateQuery
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
+
+# The connection each database alias names in a deferred_writes block of this thread: the
+# statements of the block find it without Django's lookup (a context-aware local, about
+# twenty times per event).
+_pinned = threading.local()
+
+
+def _connection(using: str) -> Any:
+    """``connections[using]``, as the thread's deferred_writes block holds it where one runs."""
+    pinned = getattr(_pinned, using, None)
+    return pinned if pinned is not None else connections[using]
+
 
 _UNPREPARED = object()
 
@@ -139,9 +153,10 @@ class PreparedQuery(Generic[M]):
         compiled = self.compiled(values, using)
         if compiled is None:
             return list(self.build(*values).using(using))
-        read = _prefetched(connections[using]).pop((self, values), None)
+        connection = _connection(using)
+        read = _prefetched(connection).pop((self, values), None)
         if read is not None:
-            return compiled.rows_to_objects(read, connections[using], using)
+            return compiled.rows_to_objects(read, connection, using)
         return self._run(compiled, values, using)
 
     def compiled(self, values: tuple[Any, ...], using: str) -> _Compiled | None:
@@ -179,7 +194,7 @@ class PreparedQuery(Generic[M]):
 
     @staticmethod
     def _run(compiled: _Compiled, values: tuple[Any, ...], using: str) -> list[M]:
-        connection = connections[using]
+        connection = _connection(using)
         with statement_cursor(connection) as cursor:
             cursor.execute(compiled.sql, compiled.bind(values, connection))
             rows = cursor.fetchall()
@@ -196,6 +211,10 @@ def statement_cursor(connection: Any) -> Any:
     PgBouncer in transaction mode before 1.21 needs, never prepares). On SQLite, a cursor
     that rewrites each statement's placeholders once. Elsewhere, the connection's usual
     cursor.
+
+    On psycopg 3 the cursor reads the connection's ``timestamptz`` values in UTC with
+    ``datetime.fromisoformat`` (in C) where Django reads them in Python; any other value,
+    and every value where ``USE_TZ`` is off, is read by Django's loader (``_UtcLoader``).
     """
     if connection.vendor == "sqlite":
         factory = _sqlite_cursor()
@@ -208,12 +227,83 @@ def statement_cursor(connection: Any) -> Any:
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         if factory is None:
-            import psycopg
-
-            cursor = psycopg.Cursor(connection.connection)
+            cursor = _statement_cursor_class()(connection.connection, _adapters(connection))
         else:
             cursor = connection.connection.cursor(factory=factory)
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def _adapters(connection: Any) -> Any:
+    """The adapters of the connection's statement cursors, made once per psycopg connection."""
+    raw = connection.connection
+    held = getattr(connection, "_bob_adapters", None)
+    if held is not None and held[0] is raw:
+        return held[1]
+    from psycopg.adapt import AdaptersMap
+    from psycopg.pq import Format
+
+    adapters = AdaptersMap(raw.adapters)
+    loader = raw.adapters.get_loader(raw.adapters.types["timestamptz"].oid, Format.TEXT)
+    # datetime.fromisoformat reads PostgreSQL's "+00" from Python 3.11.
+    if sys.version_info >= (3, 11) and getattr(loader, "timezone", None) is datetime.timezone.utc:
+        adapters.register_loader("timestamptz", _utc_loader(loader))
+    connection._bob_adapters = (raw, adapters)
+    return adapters
+
+
+@functools.cache
+def _statement_cursor_class() -> type:
+    import psycopg
+
+    class StatementCursor(psycopg.Cursor):
+        """psycopg's cursor, with adapters shared by the connection's statement cursors."""
+
+        def __init__(self, connection: Any, adapters: Any) -> None:
+            self._bob_adapters = adapters
+            super().__init__(connection)
+
+        @property
+        def adapters(self) -> Any:
+            return self._bob_adapters
+
+    return StatementCursor
+
+
+@functools.cache
+def _utc_loader(base: type) -> type:
+    """
+    Django's ``timestamptz`` loader where ``USE_TZ`` is on (``base``), with the values
+    PostgreSQL sends in UTC (as Django's connections ask) read by ``datetime.fromisoformat``:
+    the same datetime, in UTC. Any other text (another offset, another DateStyle, a year
+    beyond 9999, infinity) is read by ``base``, which says what it cannot read.
+    """
+    from psycopg.adapt import Loader
+
+    utc = datetime.timezone.utc
+    parse = datetime.datetime.fromisoformat
+
+    class _UtcLoader(base):  # type: ignore[misc, valid-type]
+        def __init__(self, oid: int, context: Any = None) -> None:
+            # base's own set-up (the session's time zone and DateStyle) waits for a value
+            # it has to read.
+            Loader.__init__(self, oid, context)
+            self._context = context
+            self._ready = False
+
+        def load(self, data: Any) -> datetime.datetime:
+            try:
+                value = parse(data.decode() if isinstance(data, bytes) else bytes(data).decode())
+            except ValueError:
+                pass
+            else:
+                if value.tzinfo is utc:
+                    return value
+            if not self._ready:
+                base.__init__(self, self.oid, self._context)
+                self._ready = True
+            return base.load(self, data)
+
+    return _UtcLoader
 
 
 @functools.cache
@@ -278,7 +368,7 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
     once. Elsewhere it does nothing and the queries run when they are asked. The rows hold
     until ``forget_prefetched``: prefetch only what is read before anything is written.
     """
-    connection = connections[using]
+    connection = _connection(using)
     if not can_pipeline(connection):
         return
     planned = [(query, values, query.compiled(values, using)) for query, values in queries]
@@ -309,7 +399,7 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
 
 def forget_prefetched(using: str = DEFAULT_DB_ALIAS) -> None:
     """Drop the rows ``prefetch`` read that no query took."""
-    _prefetched(connections[using]).clear()
+    _prefetched(_connection(using)).clear()
 
 
 class _Reader:
@@ -466,7 +556,7 @@ def save_fields(obj: Model, fields: tuple[str, ...] | None = None, using: str = 
         obj.save(update_fields=fields, using=using)
         return
     sql, targets = prepared
-    connection = connections[using]
+    connection = _connection(using)
     meta = model._meta
     # As save() says it: None when every field is saved.
     update_fields = None if fields is None else frozenset(fields)
@@ -531,7 +621,7 @@ def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS, *, defer: bool = False
         obj.save(force_insert=True, using=using)
         return
     sql, targets, returning = prepared
-    connection = connections[using]
+    connection = _connection(using)
     signals.pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=None)
     params = _prepared_values(obj, targets, True, connection)
     if params is None:
@@ -637,7 +727,7 @@ class PreparedUpdate:
             return
         sql, template, positions = compiled
         params = _bound(template, positions, values)
-        connection = connections[using]
+        connection = _connection(using)
         writes = _deferring(connection)
         if writes is not None:
             writes.queue.append((sql, params, _ignore))
@@ -787,9 +877,18 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
     never catches a held write's.
     """
     connection = connections[using]
-    if not connection.in_atomic_block or _deferring(connection) is not None or not can_pipeline(connection):
-        yield
-        return
+    pinned = getattr(_pinned, using, None)
+    setattr(_pinned, using, connection)
+    try:
+        if not connection.in_atomic_block or _deferring(connection) is not None or not can_pipeline(connection):
+            yield
+        else:
+            yield from _deferring_writes(connection, commit)
+    finally:
+        setattr(_pinned, using, pinned)
+
+
+def _deferring_writes(connection: Any, commit: bool) -> Iterator[None]:
     commits = commit and len(connection.atomic_blocks) == 1 and connection.commit_on_exit
     writes = _DeferredWrites(connection)
     raw = connection.connection
@@ -827,6 +926,6 @@ def deferred_writes(using: str = DEFAULT_DB_ALIAS, *, commit: bool = False) -> I
 
 def send_held_writes(using: str = DEFAULT_DB_ALIAS) -> None:
     """Send what a ``deferred_writes`` block holds now (nothing to do elsewhere)."""
-    writes = _deferring(connections[using])
+    writes = _deferring(_connection(using))
     if writes is not None and (writes.queue or writes.begin) and not writes.sending:
         writes.send()

@@ -607,3 +607,84 @@ def test_field_adapters_give_what_get_db_prep_save_gives(model):
                 assert (type(prepared), prepared) == (type(expected), expected), (field, value)
     # Every model has fields the adapters take (the key, at least, is a foreign key or an integer).
     assert fast
+
+
+@on_postgresql
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "2026-12-04 01:02:03.123456+00",
+        "2026-12-04 01:02:03+00",
+        "2026-12-04 01:02:03.5+00",
+        "0001-01-01 00:00:00+00",
+        "9999-12-31 23:59:59.999999+00",
+        "2026-12-04 01:02:03+05:30",  # another session time zone: Django's loader reads it
+        "2026-12-04 01:02:03+00 BC",
+    ],
+)
+def test_statement_cursors_read_timestamps_as_django_reads_them(literal):
+    from django_bob_payments.prepared import statement_cursor
+
+    sql = "SELECT %s::timestamptz"
+
+    def read(cursor):
+        with cursor:
+            try:
+                cursor.execute(sql, [literal])
+                return cursor.fetchone()[0]
+            except Exception as err:
+                return type(err)
+
+    with connection.cursor() as cursor:
+        # The session's zone gives the offset PostgreSQL prints: UTC on Django's connections.
+        zone = "Asia/Kolkata" if "+05:30" in literal else "UTC"
+        cursor.execute(f"SET TIME ZONE '{zone}'")
+    try:
+        expected = read(connection.cursor())
+        got = read(statement_cursor(connection))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+    assert (type(got), got) == (type(expected), expected)
+    if isinstance(got, datetime.datetime):
+        assert got.tzinfo is datetime.timezone.utc
+
+
+@on_postgresql
+@pytest.mark.skipif(
+    __import__("sys").version_info < (3, 11), reason="fromisoformat reads PostgreSQL's offsets from Python 3.11"
+)
+def test_statement_cursors_read_utc_timestamps_without_djangos_loader(monkeypatch):
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+
+    from django_bob_payments.prepared import statement_cursor
+
+    calls = []
+    monkeypatch.setattr(BaseTzLoader, "load", lambda self, data: calls.append(data))
+    with statement_cursor(connection) as cursor:
+        cursor.execute("SELECT %s::timestamptz, %s::timestamptz", ["2026-12-04 01:02:03+00", "infinity"])
+        first, _ = cursor.fetchone()
+    assert first == datetime.datetime(2026, 12, 4, 1, 2, 3, tzinfo=datetime.timezone.utc)
+    assert calls == [b"infinity"]  # only what fromisoformat cannot read goes to Django's loader
+
+
+def test_a_deferred_writes_block_pins_its_connection_for_its_thread_only():
+    import threading
+
+    from django.db import connections
+
+    from django_bob_payments.prepared import _connection, _pinned, deferred_writes
+
+    held = connections["default"]
+
+    seen = []
+    with transaction.atomic(), deferred_writes():
+        assert _pinned.default is held
+        with deferred_writes():
+            assert _connection("default") is held
+        assert _pinned.default is held  # the inner block left the outer one's pin
+        thread = threading.Thread(target=lambda: seen.append(getattr(_pinned, "default", None)))
+        thread.start()
+        thread.join()
+    assert seen == [None]
+    assert getattr(_pinned, "default", None) is None
