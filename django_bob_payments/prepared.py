@@ -366,7 +366,8 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
     order given, so that a ``SELECT ... FOR UPDATE`` first holds its lock for those after
     it. Each query's next ``all`` or ``first`` with the same values takes the rows read,
     once. Elsewhere it does nothing and the queries run when they are asked. The rows hold
-    until ``forget_prefetched``: prefetch only what is read before anything is written.
+    until ``forget_prefetched``. Writes that ``deferred_writes`` holds go first, so the rows
+    see them: prefetch only what no later write changes before it is read.
     """
     connection = _connection(using)
     if not can_pipeline(connection):

@@ -38,7 +38,7 @@ from django_bob_payments.models import (
     Subscription,
     SubscriptionItem,
 )
-from django_bob_payments.prepared import PreparedQuery, PreparedUpdate, insert_row, save_fields
+from django_bob_payments.prepared import PreparedQuery, PreparedUpdate, insert_row, prefetch, save_fields
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import BillingService
@@ -446,7 +446,11 @@ class EventApplier:
         # the reconciliation applied first) writes only the watermark, and signals nothing.
         changed = created or items_changed or self._tracked(subscription) != held
         if created:
-            insert_row(subscription)
+            insert_row(subscription, defer=True)
+            # The limit's check below reads the customer's subscriptions to the plan's
+            # product, which nothing written before it changes: sent with the insert, in one
+            # round trip (PostgreSQL), which gives the subscription its key.
+            prefetch([(ENTITLED_TO, (context.customer.pk, pricing.product_id))])
         elif changed:
             save_fields(subscription)
         if items_changed:
