@@ -175,3 +175,22 @@ def test_tax_id_events_have_a_watermark(client, payer):
     # A late event of the replaced tax ID is older: it changes nothing.
     post_event(client, build_event("customer.tax_id.updated", dict(tax_id, id="txi_1"), created=1_800_000_150))
     assert BillingInformation.objects.get().provider_vat_status == "verified"
+
+
+def test_the_first_event_of_a_stripe_customer_links_it_with_its_watermark(client, payer):
+    """customer.created for a customer the sync made: linked by our metadata, the event recorded on the link."""
+    remote = stripe_objects.customer(metadata={"bob_payments_id": str(payer.pk)})
+    created = build_event("customer.created", remote, created=1_800_000_100)
+    assert post_event(client, created).status_code == 200
+    link = ExternalCustomer.objects.get(customer=payer)
+    assert (link.external_id, link.last_event_id) == (remote["id"], created["id"])
+    assert link.last_event_created == 1_800_000_100
+    assert link.deleted_at is None
+    # An older update, delivered late, is stale against that watermark; a newer one applies.
+    older = build_event("customer.updated", remote, created=1_800_000_050)
+    assert "stale" in WebhookEvent.objects.get(event_id=post_event(client, older).json()["id"]).outcome
+    newer = build_event("customer.updated", remote, created=1_800_000_200)
+    post_event(client, newer)
+    link.refresh_from_db()
+    assert (link.last_event_id, link.last_event_created) == (newer["id"], 1_800_000_200)
+    assert ExternalCustomer.objects.count() == 1

@@ -431,9 +431,9 @@ def test_applying_an_event_takes_a_fixed_number_of_queries(
 def test_first_events_take_a_fixed_number_of_queries(client, lifecycle, django_assert_num_queries, settings):
     settings.BOB_PAYMENTS = {**settings.BOB_PAYMENTS, "EMAILS_ENABLED": {}}  # no receipt in the outbox
     # BEGIN, the customer by its provider ID (not linked yet), the local customer its
-    # metadata names, locked, whether it has a link, the link's insert, the link read by the
-    # handler and its watermark, the event's insert, COMMIT.
-    with django_assert_num_queries(9):
+    # metadata names, locked, whether it has a link, the link's insert (with the event's
+    # watermark: the handler neither reads nor updates it), the event's insert, COMMIT.
+    with django_assert_num_queries(7):
         post(client, lifecycle.customer_created)
     # BEGIN, the customer, its billing information, the order, the payment attempt (none
     # yet), the subscription (not yet), the attempt inserted with its status, the order's
@@ -463,8 +463,8 @@ def test_events_take_a_few_round_trips_on_postgresql(client, customer, catalog, 
         trips.append((event["type"], counted.count))
     assert trips == [
         # The customer by provider ID; the one its metadata names, locked, with its link;
-        # the link's insert with the handler's read of it; the watermark, the event, COMMIT.
-        ("customer.created", 4),
+        # the new link (with the event's watermark), the event, COMMIT.
+        ("customer.created", 3),
         ("checkout.session.completed", 2),
         # The subscription's insert waits for its key, with the read of the limit's check.
         ("customer.subscription.created", 3),

@@ -160,6 +160,9 @@ class ApplyContext:
 
     event: ProviderEvent
     customer: Customer | None
+    # The link to the provider customer that this event's customer lock made, inserted
+    # after the handler (which records the event on it for customer events).
+    new_link: ExternalCustomer | None = None
     notes: list[str] = field(default_factory=list)
     pending_signals: list[tuple[Signal, dict[str, Any]]] = field(default_factory=list)
 
@@ -309,7 +312,8 @@ class EventApplier:
         if context.customer is None:
             context.note("unknown customer: nothing to do")
             return
-        link = CUSTOMER_LINK.first(context.customer.pk, event.provider, event.customer_key)
+        new_link = context.new_link
+        link = new_link or CUSTOMER_LINK.first(context.customer.pk, event.provider, event.customer_key)
         if link is None:
             # The event reached the customer its metadata names, which is linked to another one.
             context.note(f"provider customer {event.customer_key} is not the one linked: not linked")
@@ -325,10 +329,12 @@ class EventApplier:
             # A tombstone: late events still reach the local customer (it is the truth) and
             # never link the deleted one again; the next push makes a new provider customer.
             link.deleted_at = timezone.now()
-            save_fields(link, ("deleted_at", "last_event_created", "last_event_id", "updated_at"))
+            if link is not new_link:  # a new link is inserted as it is now, after the handler
+                save_fields(link, ("deleted_at", "last_event_created", "last_event_id", "updated_at"))
             context.note("provider customer deleted: kept as a tombstone")
             return
-        save_fields(link, WATERMARK_FIELDS)
+        if link is not new_link:
+            save_fields(link, WATERMARK_FIELDS)
         context.note("customer linked")
 
     def handle_tax_id(self, context: ApplyContext) -> None:

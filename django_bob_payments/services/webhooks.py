@@ -502,11 +502,15 @@ class WebhookInbox:
         if event.customer_key:
             prefetch([(LOCKED_CUSTOMER, (event.provider, event.customer_key)), *self.applier.reads(event)])
         try:
-            customer = self.lock_customer(event, resolved)
-            context = ApplyContext(event=event, customer=customer)
+            customer, new_link = self._lock_customer(event, resolved)
+            context = ApplyContext(event=event, customer=customer, new_link=new_link)
             if resolved is not None:
                 context.note(f"read customer {event.customer_key} at the provider")
             self.applier.apply(context)
+            if new_link is not None:
+                # Inserted after the handler, which may have recorded the event on it: one
+                # write, with nothing to wait for (no read of it, no update by its key).
+                insert_row(new_link, defer=True)
         finally:
             forget_prefetched()
         if self.side_effects is not None:
@@ -520,6 +524,19 @@ class WebhookInbox:
         """
         The local customer of the event, locked until the transaction ends; None for events
         about no customer, or about a provider customer that is not (or no longer) ours.
+        A provider customer seen for the first time is linked to it.
+        """
+        customer, new_link = self._lock_customer(event, resolved)
+        if new_link is not None:
+            insert_row(new_link, defer=True)
+        return customer
+
+    def _lock_customer(
+        self, event: ProviderEvent, resolved: ResolvedCustomer | None
+    ) -> tuple[Customer | None, ExternalCustomer | None]:
+        """
+        ``lock_customer``, with the link to make (not inserted yet) when the provider
+        customer is seen for the first time.
 
         A provider customer seen for the first time is resolved by the local ID our metadata
         carries: from the event, or else read once from the provider (``resolved``; the first
@@ -528,36 +545,37 @@ class WebhookInbox:
         local customer, and only for an event that records something on it.
         """
         if not event.customer_key:
-            return None
+            return None, None
         # One query finds and locks the customer (only its row where the database can say so).
         customer = LOCKED_CUSTOMER.first(event.provider, event.customer_key)
         if customer is not None:
-            return customer
+            return customer, None
         # No lock was held when the handler's lookups were read with it: read them again
         # under the lock taken below (another delivery may have been applying this customer's
         # events meanwhile).
         forget_prefetched()
         if event.kind == "customer" and event.action == "deleted":
-            return None
+            return None, None
         hint = local_pk(event.data.get("local_id") if event.kind == "customer" else event.data.get("customer_local_id"))
         if hint is None:
             if resolved is None:
                 raise CustomerLookupNeeded(event)
             if resolved.deleted:
-                return None
+                return None, None
             hint = resolved.local_id
         if hint is None and event.kind not in OWNERLESS_KINDS:
-            return None
+            return None, None
         if hint is None:
-            return Customer.objects.select_for_update().get(pk=self._link_ownerless(event))
+            return Customer.objects.select_for_update().get(pk=self._link_ownerless(event)), None
         return self._link_customer(event, hint)
 
-    def _link_customer(self, event: ProviderEvent, hint: int) -> Customer:
+    def _link_customer(self, event: ProviderEvent, hint: int) -> tuple[Customer, ExternalCustomer | None]:
         """
         Link the provider's customer to the local one ``hint`` names, locked first: two
         deliveries of its first events wait for each other there, and the second finds the
         link the first made. A local customer linked to another provider customer already
-        keeps that link: the event is applied to it without linking this one.
+        keeps that link: the event is applied to it without linking this one. Returns the
+        customer and the new link, for the caller to insert in this transaction.
         """
         # The lock, and its link read after it, in one round trip where the database can.
         prefetch([(LOCKED_CUSTOMER_PK, (hint,)), (LINK_OF_CUSTOMER, (hint, event.provider))])
@@ -568,10 +586,9 @@ class WebhookInbox:
                 provider=event.provider,
                 code="unknown_customer",
             )
-        if LINK_OF_CUSTOMER.first(customer.pk, event.provider) is None:
-            link = ExternalCustomer(customer=customer, provider=event.provider, external_id=event.customer_key)
-            insert_row(link, defer=True)
-        return customer
+        if LINK_OF_CUSTOMER.first(customer.pk, event.provider) is not None:
+            return customer, None
+        return customer, ExternalCustomer(customer=customer, provider=event.provider, external_id=event.customer_key)
 
     def _link_ownerless(self, event: ProviderEvent) -> int:
         """
