@@ -339,6 +339,46 @@ def test_a_second_active_subscription_is_flagged(client, lifecycle, customer, re
     assert "over the limit" in WebhookEvent.objects.get(event_id="evt_second").outcome
 
 
+def test_the_limit_follows_status_changes_in_order_of_age(client, lifecycle, customer):
+    """
+    Three subscriptions to a product of one allowed: the oldest entitled one is within it.
+    Each status change recounts them (on PostgreSQL from the rows read with the lock, before
+    the change is written, with the changed one's new state).
+    """
+    post(client, lifecycle.subscription_created)
+    base = lifecycle.subscription_created["data"]["object"]
+    objects = {"first": base}
+    for index, name in enumerate(("second", "third"), start=1):
+        event = json.loads(json.dumps(lifecycle.subscription_created))
+        event["id"], event["created"] = f"evt_{name}", event["created"] + index
+        event["data"]["object"]["id"] = f"sub_{name}"
+        objects[name] = event["data"]["object"]
+        post(client, event)
+
+    def flags():
+        return {
+            name: Subscription.objects.get(external_ids__external_id=obj["id"]).exceeds_limit
+            for name, obj in objects.items()
+        }
+
+    def change(name, status, before, at):
+        obj = {**objects[name], "status": status}
+        event = build_event("customer.subscription.updated", obj, previous_attributes={"status": before}, created=at)
+        assert post(client, event).json()["status"] == "processed"
+
+    assert flags() == {"first": False, "second": True, "third": True}
+    t = lifecycle.subscription_created["created"] + 10
+    change("first", "unpaid", "active", t)  # no longer entitled: the second takes its place
+    assert flags() == {"first": False, "second": False, "third": True}
+    change("third", "past_due", "active", t + 1)  # still entitled, still over
+    assert flags() == {"first": False, "second": False, "third": True}
+    change("first", "active", "unpaid", t + 2)  # the oldest again: the second is over once more
+    assert flags() == {"first": False, "second": True, "third": True}
+    deleted = {**objects["first"], "status": "canceled"}
+    post(client, build_event("customer.subscription.deleted", deleted, created=t + 3))
+    assert flags() == {"first": False, "second": False, "third": True}
+
+
 def test_trial_will_end_is_signalled(client, lifecycle, received):
     post(client, lifecycle.subscription_created)
     event = build_event("customer.subscription.trial_will_end", lifecycle.subscription_created["data"]["object"])
@@ -470,7 +510,8 @@ def test_events_take_a_few_round_trips_on_postgresql(client, customer, catalog, 
         ("customer.subscription.created", 3),
         ("customer.subscription.updated", 2),
         ("invoice.paid", 2),
-        ("customer.subscription.deleted", 3),  # the limit's check reads the customer's subscriptions
+        # The limit's check takes the customer's subscriptions to the plan read with the lock.
+        ("customer.subscription.deleted", 2),
     ]
 
 

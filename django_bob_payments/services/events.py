@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 from django_countries import countries
@@ -84,6 +85,16 @@ LINKED_ITEMS = PreparedQuery(
 ENTITLED_TO = PreparedQuery(
     lambda customer, product: Subscription.objects.filter(
         customer_id=customer, pricing__product_id=product, status__in=Subscription.ENTITLED_STATUSES
+    ).order_by("created_at", "pk")
+)
+# The entitled subscriptions of the customer of a provider subscription's local one, to its
+# plan's product (its own included): the limit's check of its update, read with the lock.
+ENTITLED_LIKE = PreparedQuery(
+    lambda provider, key: Subscription.objects.filter(
+        customer__subscriptions__external_ids__provider=provider,
+        customer__subscriptions__external_ids__external_id=key,
+        pricing__product_id=F("customer__subscriptions__pricing__product_id"),
+        status__in=Subscription.ENTITLED_STATUSES,
     ).order_by("created_at", "pk")
 )
 ORDER_OF = PreparedQuery(
@@ -281,7 +292,11 @@ class EventApplier:
             # A subscription's first event finds no items (and reads them itself when it
             # comes after others), and looks its one price up.
             if event.action != "created":
-                return [(SUBSCRIPTION_LINK, key), (LINKED_ITEMS, key)]
+                reads = [(SUBSCRIPTION_LINK, key), (LINKED_ITEMS, key)]
+                if event.action == "deleted" or "status" in event.previous:
+                    # The status changes, and with it perhaps the limit's count.
+                    reads.append((ENTITLED_LIKE, key))
+                return reads
             items = data["items"] or []
             prices = [(PRICING_LINK, (provider, items[0]["price_external_id"]))] if len(items) == 1 else []
             return [(SUBSCRIPTION_LINK, key), *prices]
@@ -477,7 +492,10 @@ class EventApplier:
             save_fields(link, WATERMARK_FIELDS)
         if limit_may_change or subscription.exceeds_limit:
             moved_from = [previous_product] if previous_product and previous_product.pk != pricing.product_id else []
-            self._check_limit(context, subscription, [pricing.product, *moved_from])
+            # Its plan's product is the one it had: its entitled subscriptions to it are
+            # those read with the lock (before this event's writes), with its own new state.
+            same_plan = previous_product is not None and not moved_from
+            self._check_limit(context, subscription, [pricing.product, *moved_from], same_plan=same_plan)
         if scheduled_change_applied:
             # The schedule has done its work: released after the commit, so that direct
             # changes (the portal's cancel, say) are allowed again.
@@ -582,19 +600,29 @@ class EventApplier:
         if pk:
             LINK_ORDER.run(pk, context.customer.pk, subscription.pk)
 
-    def _check_limit(self, context: ApplyContext, subscription: Subscription, products: list[Product]) -> None:
+    def _check_limit(
+        self, context: ApplyContext, subscription: Subscription, products: list[Product], *, same_plan: bool = False
+    ) -> None:
         """
         Flag, among the customer's entitled subscriptions to each of ``products``,
         those beyond the product's limit (the newest), and clear the flag of those now within
         it (another one ended or moved away). A subscription that no longer grants its plan
-        is never flagged.
+        is never flagged. ``same_plan``: the subscription existed, with a plan of the one
+        product checked.
         """
         if subscription.exceeds_limit and not subscription.is_entitled:
             subscription.exceeds_limit = False
             subscription.save(update_fields=["exceeds_limit", "updated_at"])
         for product in products:
             allowed = product.max_subscriptions_per_customer
-            entitled = ENTITLED_TO.all(subscription.customer_id, product.pk)
+            if same_plan:
+                # Read before or after the subscription's write, the others are the same.
+                rows = ENTITLED_LIKE.all(context.event.provider, context.event.data["external_id"])
+                entitled = [held for held in rows if held.pk != subscription.pk]
+                if subscription.is_entitled:
+                    entitled = sorted([*entitled, subscription], key=lambda held: (held.created_at, held.pk))
+            else:
+                entitled = ENTITLED_TO.all(subscription.customer_id, product.pk)
             over = {sub.pk for sub in entitled[allowed:]} if allowed is not None else set()
             for held in entitled:
                 if held.pk == subscription.pk:
