@@ -201,7 +201,7 @@ class PreparedQuery(Generic[M]):
         return compiled.rows_to_objects(rows, connection, using)
 
 
-def statement_cursor(connection: Any) -> Any:
+def statement_cursor(connection: Any, *, checked: bool = False) -> Any:
     """
     A cursor for the statements prepared here, which run again and again with new values.
     On psycopg 3 the server binds the values (as Django's ``server_side_binding`` option
@@ -215,6 +215,9 @@ def statement_cursor(connection: Any) -> Any:
     On psycopg 3 the cursor reads the connection's ``timestamptz`` values in UTC with
     ``datetime.fromisoformat`` (in C) where Django reads them in Python; any other value,
     and every value where ``USE_TZ`` is off, is read by Django's loader (``_UtcLoader``).
+
+    ``checked``: the checks Django makes before it gives a cursor (the connection is open,
+    healthy and this thread's) were made for this batch of statements (``_checked``).
     """
     if connection.vendor == "sqlite":
         factory = _sqlite_cursor()
@@ -222,15 +225,21 @@ def statement_cursor(connection: Any) -> Any:
         return connection.cursor()
     else:
         factory = None
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
+    if not checked:
+        _checked(connection)
     with connection.wrap_database_errors:
         if factory is None:
             cursor = _statement_cursor_class()(connection.connection, _adapters(connection))
         else:
             cursor = connection.connection.cursor(factory=factory)
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def _checked(connection: Any) -> None:
+    """What Django checks before it gives a cursor, done once for the statements of one round trip."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
 
 
 def _adapters(connection: Any) -> Any:
@@ -377,8 +386,9 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
     cursors = []
 
     def read() -> None:
+        _checked(connection)
         for _query, values, compiled in planned:
-            cursor = statement_cursor(connection)
+            cursor = statement_cursor(connection, checked=True)
             cursors.append(cursor)
             cursor.execute(compiled.sql, compiled.bind(values, connection))
 
@@ -805,8 +815,10 @@ class _DeferredWrites:
                         began = connection.connection.cursor()
                         cursors.append(began)
                         began.execute("BEGIN")
+                    if queue:
+                        _checked(connection)
                     for sql, params, _done in queue:
-                        cursor = statement_cursor(connection)
+                        cursor = statement_cursor(connection, checked=True)
                         cursors.append(cursor)
                         cursor.execute(sql, params)
                     if then is not None:
