@@ -235,6 +235,36 @@ def statement_cursor(connection: Any, *, checked: bool = False) -> Any:
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
+def _batch_cursor(connection: Any, *, wrapped: bool = True) -> Any:
+    """
+    A statement cursor for one statement of a round trip (``send``, ``prefetch``), taken
+    from the connection's own: psycopg's cursors are made once (each costs more Python than
+    running a statement in a pipeline) and each serves again in the next round trip, once
+    its results were read. ``_start_batch`` starts a round trip's count; ``wrapped=False``
+    gives the psycopg cursor itself (the BEGIN and COMMIT, which Django does not see).
+    """
+    raw = connection.connection
+    pool = getattr(connection, "_bob_cursors", None)
+    if pool is None or pool[0] is not raw:
+        pool = connection._bob_cursors = [raw, [], 0]
+    cursors, index = pool[1], pool[2]
+    if index == len(cursors):
+        with connection.wrap_database_errors:
+            cursors.append(_statement_cursor_class()(raw, _adapters(connection)))
+    pool[2] = index + 1
+    cursor = cursors[index]
+    if not wrapped:
+        return cursor
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def _start_batch(connection: Any) -> None:
+    """The next ``_batch_cursor`` is the first of a round trip: every cursor is free again."""
+    pool = getattr(connection, "_bob_cursors", None)
+    if pool is not None:
+        pool[2] = 0
+
+
 def _checked(connection: Any) -> None:
     """What Django checks before it gives a cursor, done once for the statements of one round trip."""
     connection.close_if_health_check_failed()
@@ -388,24 +418,22 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
     def read() -> None:
         _checked(connection)
         for _query, values, compiled in planned:
-            cursor = statement_cursor(connection, checked=True)
+            cursor = _batch_cursor(connection)
             cursors.append(cursor)
             cursor.execute(compiled.sql, compiled.bind(values, connection))
 
     writes = _deferring(connection)
-    try:
-        if writes is not None and (writes.queue or writes.begin) and not writes.sending:
-            # The held writes (and the transaction's BEGIN) go first, in the same round trip.
-            writes.send(read)
-        else:
-            with connection.wrap_database_errors, connection.connection.pipeline():
-                read()
-        store = _prefetched(connection)
-        for (query, values, _compiled), cursor in zip(planned, cursors, strict=True):
-            store[(query, values)] = cursor.fetchall()
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    if writes is not None and (writes.queue or writes.begin) and not writes.sending:
+        # The held writes (and the transaction's BEGIN) go first, in the same round trip.
+        writes.send(read)
+    else:
+        if writes is None or not writes.sending:
+            _start_batch(connection)
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            read()
+    store = _prefetched(connection)
+    for (query, values, _compiled), cursor in zip(planned, cursors, strict=True):
+        store[(query, values)] = cursor.fetchall()
 
 
 def forget_prefetched(using: str = DEFAULT_DB_ALIAS) -> None:
@@ -808,24 +836,25 @@ class _DeferredWrites:
         result = None
         committed = None
         self.sending = True
+        _start_batch(connection)
         try:
             try:
                 with connection.wrap_database_errors, connection.connection.pipeline():
                     if begin:
-                        began = connection.connection.cursor()
+                        began = _batch_cursor(connection, wrapped=False)
                         cursors.append(began)
                         began.execute("BEGIN")
                     if queue:
                         _checked(connection)
                     for sql, params, _done in queue:
-                        cursor = statement_cursor(connection, checked=True)
+                        cursor = _batch_cursor(connection)
                         cursors.append(cursor)
                         cursor.execute(sql, params)
                     if then is not None:
                         result = then()
                     if commit:
                         # Not through Django's cursor: Django logs the COMMIT it then finds done.
-                        committed = connection.connection.cursor()
+                        committed = _batch_cursor(connection, wrapped=False)
                         committed.execute("COMMIT")
             except DatabaseError as err:
                 # As the ORM's writes do (mark_for_rollback_on_error): code that catches the
@@ -841,10 +870,6 @@ class _DeferredWrites:
                 done(cursor)
         finally:
             self.sending = False
-            for cursor in cursors:
-                cursor.close()
-            if committed is not None:
-                committed.close()
         return result
 
 

@@ -688,3 +688,82 @@ def test_a_deferred_writes_block_pins_its_connection_for_its_thread_only():
         thread.join()
     assert seen == [None]
     assert getattr(_pinned, "default", None) is None
+
+
+@on_postgresql
+def test_the_cursors_of_a_round_trip_serve_again_in_the_next(subscriptions):
+    """psycopg's cursors for the statements of a round trip are made once, and read right each time."""
+    from django_bob_payments import prepared
+    from django_bob_payments.prepared import deferred_writes
+
+    made = []
+    statement_cursor = prepared._statement_cursor_class()
+    original = statement_cursor.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    def round_trips():
+        with transaction.atomic(), deferred_writes():
+            for index, subscription in enumerate(subscriptions):
+                subscription.quantity = index + 1 + len(made)
+                save_fields(subscription, ("quantity", "updated_at"))
+            prefetch([(LINK, (f"sub_{index}",)) for index in range(3)])
+            return [LINK.first(f"sub_{index}").subscription.quantity for index in range(3)]
+
+    round_trips()  # the cursors are made
+    statement_cursor.__init__ = counting
+    try:
+        for _ in range(3):
+            expected = [index + 1 + len(made) for index in range(3)]
+            # Each read sees its own round trip's writes, not an earlier one's rows.
+            assert round_trips() == expected
+            assert [s.quantity for s in Subscription.objects.order_by("pk")] == expected
+    finally:
+        statement_cursor.__init__ = original
+    assert made == []
+
+
+@on_postgresql
+def test_a_receiver_that_reads_while_the_writes_are_read_back_takes_other_cursors(subscriptions):
+    """A post_save receiver of a held insert prefetches: the next insert still gets its own key."""
+    from django.db.models.signals import post_save
+
+    from django_bob_payments.prepared import deferred_writes, insert_row
+
+    seen = []
+
+    def listen(instance, **kwargs):
+        if instance.external_id == "cus_a":
+            prefetch([(LINK, ("sub_1",)), (LINK, ("sub_2",))])
+            seen.extend(LINK.first(f"sub_{index}").subscription_id for index in (1, 2))
+
+    post_save.connect(listen, sender=ExternalCustomer)
+    try:
+        with transaction.atomic(), deferred_writes():
+            first = ExternalCustomer(customer=subscriptions[0].customer, provider="stripe", external_id="cus_a")
+            second = ExternalCustomer(customer=subscriptions[1].customer, provider="fake", external_id="cus_b")
+            insert_row(first, defer=True)
+            insert_row(second, defer=True)
+            assert LINK.first("sub_0").subscription_id == subscriptions[0].pk
+    finally:
+        post_save.disconnect(listen, sender=ExternalCustomer)
+    assert seen == [subscriptions[1].pk, subscriptions[2].pk]
+    assert ExternalCustomer.objects.get(pk=first.pk).external_id == "cus_a"
+    assert ExternalCustomer.objects.get(pk=second.pk).external_id == "cus_b"
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_makes_its_own_cursors(subscriptions):
+    from django_bob_payments.prepared import deferred_writes
+
+    for _ in range(2):
+        with transaction.atomic(), deferred_writes(commit=True):
+            subscriptions[0].quantity += 1
+            save_fields(subscriptions[0], ("quantity", "updated_at"))
+            prefetch([(LINK, ("sub_0",))])
+            assert LINK.first("sub_0").subscription.quantity == subscriptions[0].quantity
+        connection.close()
+    assert Subscription.objects.get(pk=subscriptions[0].pk).quantity == subscriptions[0].quantity
