@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db import connection
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -39,7 +40,14 @@ from django_bob_payments.models import (
     Subscription,
     SubscriptionItem,
 )
-from django_bob_payments.prepared import PreparedQuery, PreparedUpdate, insert_row, prefetch, save_fields
+from django_bob_payments.prepared import (
+    PreparedQuery,
+    PreparedUpdate,
+    can_pipeline,
+    insert_row,
+    prefetch,
+    save_fields,
+)
 from django_bob_payments.providers.base import ProviderEvent
 from django_bob_payments.reports import hide_locals
 from django_bob_payments.services.billing import BillingService
@@ -493,8 +501,9 @@ class EventApplier:
         if limit_may_change or subscription.exceeds_limit:
             moved_from = [previous_product] if previous_product and previous_product.pk != pricing.product_id else []
             # Its plan's product is the one it had: its entitled subscriptions to it are
-            # those read with the lock (before this event's writes), with its own new state.
-            same_plan = previous_product is not None and not moved_from
+            # those read with the lock (before this event's writes), with its own new state
+            # (where the lock's round trip carries reads; elsewhere the plain read is less work).
+            same_plan = previous_product is not None and not moved_from and can_pipeline(connection)
             self._check_limit(context, subscription, [pricing.product, *moved_from], same_plan=same_plan)
         if scheduled_change_applied:
             # The schedule has done its work: released after the commit, so that direct
