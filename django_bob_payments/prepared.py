@@ -398,7 +398,9 @@ def _pipeline_supported() -> bool:
     return bool(psycopg.Pipeline.is_supported())
 
 
-def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: str = DEFAULT_DB_ALIAS) -> None:
+def prefetch(
+    queries: list[tuple[PreparedQuery[Any] | NextKey, tuple[Any, ...]]], using: str = DEFAULT_DB_ALIAS
+) -> None:
     """
     Run prepared queries together, in one round trip where the database can (PostgreSQL with
     psycopg 3, in pipeline mode; with the BEGIN of a transaction that starts there), in the
@@ -434,6 +436,44 @@ def prefetch(queries: list[tuple[PreparedQuery[Any], tuple[Any, ...]]], using: s
     store = _prefetched(connection)
     for (query, values, _compiled), cursor in zip(planned, cursors, strict=True):
         store[(query, values)] = cursor.fetchall()
+
+
+class NextKey:
+    """
+    The next value of a model's automatic primary key, read from its sequence (PostgreSQL)
+    by ``prefetch`` with other lookups: a row and the rows that point to it are then
+    written together (``insert_row(obj, defer=True)`` with ``obj.pk`` set to it), with no
+    wait for the key an INSERT returns. ``take()`` gives the value read, once; None where
+    nothing was read (elsewhere than PostgreSQL, or once ``forget_prefetched`` dropped it).
+    A value taken and not used is a gap in the keys, as a rolled-back insert leaves.
+    """
+
+    def __init__(self, model: type[Model]) -> None:
+        self.model = model
+
+    def compiled(self, values: tuple[Any, ...], using: str) -> _KeyStatement | None:
+        connection = connections[using]
+        meta = self.model._meta
+        if connection.vendor != "postgresql" or not isinstance(meta.pk, AutoFieldMixin) or meta.parents:
+            return None
+        return _KeyStatement(connection.ops.quote_name(meta.db_table), meta.pk.column)
+
+    def take(self, using: str = DEFAULT_DB_ALIAS) -> int | None:
+        rows = _prefetched(_connection(using)).pop((self, ()), None)
+        return rows[0][0] if rows else None
+
+
+class _KeyStatement:
+    """The read of a sequence's next value, as ``prefetch`` runs compiled queries."""
+
+    __slots__ = ("params",)
+    sql = "SELECT nextval(pg_get_serial_sequence(%s, %s))"
+
+    def __init__(self, table: str, column: str) -> None:
+        self.params = [table, column]
+
+    def bind(self, values: tuple[Any, ...], connection: Any) -> list[Any]:
+        return list(self.params)
 
 
 def forget_prefetched(using: str = DEFAULT_DB_ALIAS) -> None:
@@ -652,15 +692,17 @@ def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS, *, defer: bool = False
     then): for a row whose key nothing needs before.
     """
     model = type(obj)
-    key = (model, using)
+    connection = _connection(using)
+    # A key read before (NextKey): the row is written with it, and held back whole.
+    keyed = obj.pk is not None and defer and _deferring(connection) is not None
+    key = (model, using, keyed)
     if key not in _INSERTS:
-        _INSERTS[key] = _insert_statement(model, using)
+        _INSERTS[key] = _insert_statement(model, using, keyed)
     prepared = _INSERTS[key]
-    if prepared is None or obj.pk is not None:
+    if prepared is None or (obj.pk is not None and not keyed):
         obj.save(force_insert=True, using=using)
         return
     sql, targets, returning = prepared
-    connection = _connection(using)
     signals.pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=None)
     params = _prepared_values(obj, targets, True, connection)
     if params is None:
@@ -669,7 +711,9 @@ def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS, *, defer: bool = False
     meta = model._meta
 
     def inserted(cursor: Any) -> None:
-        if returning:
+        if keyed:
+            pk = obj.pk
+        elif returning:
             (pk,) = _returned_row(connection, cursor)
         else:
             pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
@@ -680,24 +724,29 @@ def insert_row(obj: Model, using: str = DEFAULT_DB_ALIAS, *, defer: bool = False
         obj._state.db = using
         signals.post_save.send(sender=model, instance=obj, created=True, raw=False, using=using, update_fields=None)
 
-    writes = _deferring(connection) if defer and returning else None
+    writes = _deferring(connection) if defer and (returning or keyed) else None
     if writes is not None:
         writes.queue.append((sql, params, inserted))
+        if keyed:
+            # The row exists for every statement after it: an update of it is held back too.
+            obj._state.adding = False
+            obj._state.db = using
         return
     with statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         inserted(cursor)
 
 
-def _insert_statement(model: type[Model], using: str) -> tuple[str, list[Any], bool] | None:
+def _insert_statement(model: type[Model], using: str, keyed: bool = False) -> tuple[str, list[Any], bool] | None:
+    """The INSERT of a row and how to read its key back; ``keyed``: of a row whose key is set."""
     meta = model._meta
     connection = connections[using]
     if meta.parents or meta.proxy or not meta.pk.db_returning:
         return None
-    targets = [field for field in meta.concrete_fields if field is not meta.pk]
+    targets = [field for field in meta.concrete_fields if keyed or field is not meta.pk]
     placeholders = []
     for field in targets:
-        if field.db_returning:
+        if field.db_returning and field is not meta.pk:
             return None
         if isinstance(field, BinaryField) and not field.null:
             # Bytes, never NULL: the placeholder the database takes for them ("_binary %s" on MySQL).
@@ -709,6 +758,8 @@ def _insert_statement(model: type[Model], using: str) -> tuple[str, list[Any], b
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in targets)
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(placeholders)})"
+    if keyed:
+        return sql, _targets(targets), False
     if connection.features.can_return_columns_from_insert:
         # Django 6.0 renamed the operation (returning_columns, for updates too).
         columns = getattr(connection.ops, "returning_columns", None) or connection.ops.return_insert_columns

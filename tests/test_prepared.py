@@ -218,7 +218,7 @@ def test_insert_row_writes_what_save_writes(django_assert_num_queries):
     saved, inserted = event("evt_1"), event("evt_2")
     saved.save(force_insert=True)
     insert_row(event("evt_0"))  # built once
-    assert _INSERTS[(WebhookEvent, "default")] is not None, "the ORM did the insert"
+    assert _INSERTS[(WebhookEvent, "default", False)] is not None, "the ORM did the insert"
     with django_assert_num_queries(1):
         insert_row(inserted)
     assert inserted.pk == saved.pk + 2 and not inserted._state.adding
@@ -767,3 +767,53 @@ def test_a_new_connection_makes_its_own_cursors(subscriptions):
             assert LINK.first("sub_0").subscription.quantity == subscriptions[0].quantity
         connection.close()
     assert Subscription.objects.get(pk=subscriptions[0].pk).quantity == subscriptions[0].quantity
+
+
+@on_postgresql
+def test_a_key_read_before_lets_a_row_and_its_update_be_held_back(subscriptions):
+    """NextKey: the row is inserted with the key read, with nothing to wait for; then the key is spent."""
+    from django.db.models.signals import post_save
+    from django.test.utils import CaptureQueriesContext
+
+    from django_bob_payments.prepared import NextKey, deferred_writes, insert_row
+
+    next_key = NextKey(ExternalCustomer)
+    saved = []
+
+    def listen(instance, created, update_fields, **kwargs):
+        saved.append((instance.pk, created, update_fields))
+
+    post_save.connect(listen, sender=ExternalCustomer)
+    try:
+        with transaction.atomic(), deferred_writes():
+            prefetch([(next_key, ())])
+            key = next_key.take()
+            assert isinstance(key, int) and next_key.take() is None
+            link = ExternalCustomer(
+                pk=key, customer=subscriptions[0].customer, provider="stripe", external_id="cus_keyed"
+            )
+            with CaptureQueriesContext(connection) as sent:
+                insert_row(link, defer=True)
+                assert not link._state.adding  # it exists for the statements after it
+                link.last_event_id = "evt_1"
+                save_fields(link, ("last_event_id", "updated_at"))
+                assert len(sent) == 0, "both held back"
+                assert ExternalCustomer.objects.get(external_id="cus_keyed").last_event_id == "evt_1"
+            assert [query["sql"].split()[0] for query in sent] == ["INSERT", "UPDATE", "SELECT"]
+    finally:
+        post_save.disconnect(listen, sender=ExternalCustomer)
+    assert link.pk == key and ExternalCustomer.objects.get(pk=key).external_id == "cus_keyed"
+    assert saved == [(key, True, None), (key, False, frozenset({"last_event_id", "updated_at"}))]
+    # The sequence goes on after the key: the next row the ORM makes takes another one.
+    other = ExternalCustomer.objects.create(customer=subscriptions[1].customer, provider="stripe", external_id="cus_o")
+    assert other.pk > key
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="elsewhere than PostgreSQL")
+def test_no_key_is_read_where_statements_go_one_by_one(subscriptions):
+    from django_bob_payments.prepared import NextKey
+
+    next_key = NextKey(ExternalCustomer)
+    with transaction.atomic():
+        prefetch([(next_key, ())])
+        assert next_key.take() is None

@@ -41,6 +41,7 @@ from django_bob_payments.models import (
     SubscriptionItem,
 )
 from django_bob_payments.prepared import (
+    NextKey,
     PreparedQuery,
     PreparedUpdate,
     can_pipeline,
@@ -104,6 +105,20 @@ ENTITLED_LIKE = PreparedQuery(
         pricing__product_id=F("customer__subscriptions__pricing__product_id"),
         status__in=Subscription.ENTITLED_STATUSES,
     ).order_by("created_at", "pk")
+)
+# A new subscription's key, and its customer's entitled subscriptions (with their plans'
+# products) before it is inserted: read with the customer's lock.
+NEXT_SUBSCRIPTION_KEY = NextKey(Subscription)
+ENTITLED_OF = PreparedQuery(
+    lambda provider, key: (
+        Subscription.objects.select_related("pricing")
+        .filter(
+            customer__external_ids__provider=provider,
+            customer__external_ids__external_id=key,
+            status__in=Subscription.ENTITLED_STATUSES,
+        )
+        .order_by("created_at", "pk")
+    )
 )
 ORDER_OF = PreparedQuery(
     lambda order, customer: (
@@ -307,7 +322,10 @@ class EventApplier:
                 return reads
             items = data["items"] or []
             prices = [(PRICING_LINK, (provider, items[0]["price_external_id"]))] if len(items) == 1 else []
-            return [(SUBSCRIPTION_LINK, key), *prices]
+            # Its key and its customer's entitled subscriptions (the limit's check): the
+            # subscription and the rows that point to it are then written together.
+            created = [(NEXT_SUBSCRIPTION_KEY, ()), (ENTITLED_OF, (provider, event.customer_key))]
+            return [(SUBSCRIPTION_LINK, key), *prices, *created]
         if event.kind == "invoice":
             reads = [(INVOICE, (provider, data["external_id"]))]
             if data["subscription_external_id"]:
@@ -474,12 +492,22 @@ class EventApplier:
         # An event that changes nothing (the webhook of a state the checkout-state read or
         # the reconciliation applied first) writes only the watermark, and signals nothing.
         changed = created or items_changed or self._tracked(subscription) != held
+        # The customer's entitled subscriptions to the plan's product, where they were read
+        # with the lock (before this event's writes), for the limit's check.
+        known: list[Subscription] | None = None
         if created:
-            insert_row(subscription, defer=True)
-            # The limit's check below reads the customer's subscriptions to the plan's
-            # product, which nothing written before it changes: sent with the insert, in one
-            # round trip (PostgreSQL), which gives the subscription its key.
-            prefetch([(ENTITLED_TO, (context.customer.pk, pricing.product_id))])
+            subscription.pk = NEXT_SUBSCRIPTION_KEY.take()
+            if subscription.pk is not None:
+                # The key was read with the lock: the row goes with the rows that point to it.
+                before = ENTITLED_OF.all(event.provider, event.customer_key)
+                insert_row(subscription, defer=True)
+                known = [held for held in before if held.pricing.product_id == pricing.product_id]
+            else:
+                insert_row(subscription, defer=True)
+                # The limit's check below reads the customer's subscriptions to the plan's
+                # product, which nothing written before it changes: sent with the insert, in
+                # one round trip (PostgreSQL), which gives the subscription its key.
+                prefetch([(ENTITLED_TO, (context.customer.pk, pricing.product_id))])
         elif changed:
             save_fields(subscription)
         if items_changed:
@@ -503,8 +531,9 @@ class EventApplier:
             # Its plan's product is the one it had: its entitled subscriptions to it are
             # those read with the lock (before this event's writes), with its own new state
             # (where the lock's round trip carries reads; elsewhere the plain read is less work).
-            same_plan = previous_product is not None and not moved_from and can_pipeline(connection)
-            self._check_limit(context, subscription, [pricing.product, *moved_from], same_plan=same_plan)
+            if previous_product is not None and not moved_from and can_pipeline(connection):
+                known = ENTITLED_LIKE.all(event.provider, data["external_id"])
+            self._check_limit(context, subscription, [pricing.product, *moved_from], known=known)
         if scheduled_change_applied:
             # The schedule has done its work: released after the commit, so that direct
             # changes (the portal's cancel, say) are allowed again.
@@ -610,24 +639,27 @@ class EventApplier:
             LINK_ORDER.run(pk, context.customer.pk, subscription.pk)
 
     def _check_limit(
-        self, context: ApplyContext, subscription: Subscription, products: list[Product], *, same_plan: bool = False
+        self,
+        context: ApplyContext,
+        subscription: Subscription,
+        products: list[Product],
+        *,
+        known: list[Subscription] | None = None,
     ) -> None:
         """
         Flag, among the customer's entitled subscriptions to each of ``products``,
         those beyond the product's limit (the newest), and clear the flag of those now within
         it (another one ended or moved away). A subscription that no longer grants its plan
-        is never flagged. ``same_plan``: the subscription existed, with a plan of the one
-        product checked.
+        is never flagged. ``known``: the entitled subscriptions to the first product, read
+        before or after the subscription's own write (the others are the same either way).
         """
         if subscription.exceeds_limit and not subscription.is_entitled:
             subscription.exceeds_limit = False
             subscription.save(update_fields=["exceeds_limit", "updated_at"])
-        for product in products:
+        for index, product in enumerate(products):
             allowed = product.max_subscriptions_per_customer
-            if same_plan:
-                # Read before or after the subscription's write, the others are the same.
-                rows = ENTITLED_LIKE.all(context.event.provider, context.event.data["external_id"])
-                entitled = [held for held in rows if held.pk != subscription.pk]
+            if index == 0 and known is not None:
+                entitled = [held for held in known if held.pk != subscription.pk]
                 if subscription.is_entitled:
                     entitled = sorted([*entitled, subscription], key=lambda held: (held.created_at, held.pk))
             else:
