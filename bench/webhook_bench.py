@@ -18,6 +18,11 @@ the garbage collector's permanent generation (``gc.freeze()``, as servers that p
 before they fork): otherwise a full collection of the start-up's objects, 50 to 130 ms,
 falls on whichever side happens to trigger it and moves the ratio by ten points.
 
+``--rounds`` sets the number of alternating runs of each side (20); ``--rounds 1200``
+alternates event by event. In-process, the CPU time of the process per event (the app
+and the test client, not the database) is printed too, as a multiple of the baseline's:
+it moves less than the events per second when the host's speed changes.
+
 ``--modes gunicorn`` serves the same stream with gunicorn (one threaded worker) over
 keep-alive connections (pip install gunicorn).
 
@@ -107,6 +112,8 @@ def measure(
     from django_bob_payments.testing import sign_payload
 
     sides = {WEBHOOK_URL: (bodies, []), BASELINE_URL: (baseline, [])}
+    # This thread's CPU time on each side (in-process, the server's work too; not the database's).
+    cpu = {WEBHOOK_URL: 0.0, BASELINE_URL: 0.0}
     # A background publisher's work for the app's run is done before the baseline's starts,
     # and counted in the app's time (its first batch, which connects to the broker, is part
     # of the warm-up).
@@ -125,16 +132,20 @@ def measure(
         for url, (stream, latencies) in sides.items():
             for body in stream[start : start + size]:
                 signature = sign_payload(body, "whsec_tests")
-                begin = time.perf_counter()
+                begin, used = time.perf_counter(), time.thread_time()
                 status = post(url, body, signature)
                 latencies.append(time.perf_counter() - begin)
+                cpu[url] += time.thread_time() - used
                 if status != 200:
                     raise SystemExit(f"{url} answered {status}")
             if settling and url == WEBHOOK_URL:
                 begin = time.perf_counter()
                 post(FLUSH_URL, "", "")
                 settled += time.perf_counter() - begin
-    return _figures(sides[WEBHOOK_URL][1], settled), _figures(sides[BASELINE_URL][1])
+    app, ceiling = _figures(sides[WEBHOOK_URL][1], settled), _figures(sides[BASELINE_URL][1])
+    app["cpu_ms"] = cpu[WEBHOOK_URL] / len(sides[WEBHOOK_URL][1]) * 1000
+    ceiling["cpu_ms"] = cpu[BASELINE_URL] / len(sides[BASELINE_URL][1]) * 1000
+    return app, ceiling
 
 
 def _figures(latencies: list[float], extra: float = 0.0) -> dict[str, float]:
@@ -218,7 +229,7 @@ def run(mode: str, customers: int) -> dict:
 
     try:
         emulator.calls.clear()
-        app, ceiling = measure(post, bodies, baseline)
+        app, ceiling = measure(post, bodies, baseline, rounds=int(os.environ.get("BOB_BENCH_ROUNDS", "20")))
         app["stripe_calls_per_event"] = emulator.count() / len(bodies)
     finally:
         if server is not None:
@@ -298,6 +309,12 @@ def main() -> int:
         default="5",
         help="PostgreSQL: the prepare_threshold OPTION (runs before psycopg prepares); none: Django's default",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=20,
+        help="runs of each side, alternating (default 20); the number of events alternates event by event",
+    )
     parser.add_argument("--run", nargs=2, metavar=("MODE", "CUSTOMERS"), help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -324,6 +341,7 @@ def main() -> int:
                     **os.environ,
                     "BOB_BENCH_ENGINE": engine,
                     "BOB_BENCH_PREPARE": args.prepare_threshold,
+                    "BOB_BENCH_ROUNDS": str(args.rounds),
                     "PYTHONPATH": str(ROOT),
                 }
                 if processing == "queued":
@@ -359,6 +377,9 @@ def main() -> int:
                 )
             ratio = app["events_per_second"] / base["events_per_second"]
             print(f"{'':33} app / baseline: {ratio:.0%} ({result['processed']}/{result['events']} events applied)")
+            if mode == "inprocess":
+                cpu = app["cpu_ms"] / base["cpu_ms"]
+                print(f"{'':33} CPU per event of this process: app {app['cpu_ms']:.2f} ms, {cpu:.2f}x the baseline's")
             if "applied_per_second" in app:
                 print(f"{'':33} applied by {workers} worker process(es): {app['applied_per_second']:.0f} events/s")
     return 0
