@@ -201,7 +201,7 @@ class PreparedQuery(Generic[M]):
         return compiled.rows_to_objects(rows, connection, using)
 
 
-def statement_cursor(connection: Any, *, checked: bool = False) -> Any:
+def statement_cursor(connection: Any) -> Any:
     """
     A cursor for the statements prepared here, which run again and again with new values.
     On psycopg 3 the server binds the values (as Django's ``server_side_binding`` option
@@ -216,8 +216,6 @@ def statement_cursor(connection: Any, *, checked: bool = False) -> Any:
     ``datetime.fromisoformat`` (in C) where Django reads them in Python; any other value,
     and every value where ``USE_TZ`` is off, is read by Django's loader (``_UtcLoader``).
 
-    ``checked``: the checks Django makes before it gives a cursor (the connection is open,
-    healthy and this thread's) were made for this batch of statements (``_checked``).
     """
     if connection.vendor == "sqlite":
         factory = _sqlite_cursor()
@@ -225,13 +223,17 @@ def statement_cursor(connection: Any, *, checked: bool = False) -> Any:
         return connection.cursor()
     else:
         factory = None
-    if not checked:
-        _checked(connection)
+    _checked(connection)
     with connection.wrap_database_errors:
         if factory is None:
             cursor = _statement_cursor_class()(connection.connection, _adapters(connection))
         else:
             cursor = connection.connection.cursor(factory=factory)
+    return _wrapped(connection, cursor)
+
+
+def _wrapped(connection: Any, cursor: Any) -> Any:
+    """The database cursor as Django hands it out: logged where queries are, with its execute wrappers."""
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
@@ -253,9 +255,7 @@ def _batch_cursor(connection: Any, *, wrapped: bool = True) -> Any:
             cursors.append(_statement_cursor_class()(raw, _adapters(connection)))
     pool[2] = index + 1
     cursor = cursors[index]
-    if not wrapped:
-        return cursor
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    return _wrapped(connection, cursor) if wrapped else cursor
 
 
 def _start_batch(connection: Any) -> None:

@@ -502,7 +502,7 @@ class WebhookInbox:
         if event.customer_key:
             prefetch([(LOCKED_CUSTOMER, (event.provider, event.customer_key)), *self.applier.reads(event)])
         try:
-            customer, new_link = self._lock_customer(event, resolved)
+            customer, new_link = self.lock_customer(event, resolved)
             context = ApplyContext(event=event, customer=customer, new_link=new_link)
             if resolved is not None:
                 context.note(f"read customer {event.customer_key} at the provider")
@@ -520,23 +520,14 @@ class WebhookInbox:
                 self.side_effects(signal, kwargs)
         return context
 
-    def lock_customer(self, event: ProviderEvent, resolved: ResolvedCustomer | None = None) -> Customer | None:
-        """
-        The local customer of the event, locked until the transaction ends; None for events
-        about no customer, or about a provider customer that is not (or no longer) ours.
-        A provider customer seen for the first time is linked to it.
-        """
-        customer, new_link = self._lock_customer(event, resolved)
-        if new_link is not None:
-            insert_row(new_link, defer=True)
-        return customer
-
-    def _lock_customer(
-        self, event: ProviderEvent, resolved: ResolvedCustomer | None
+    def lock_customer(
+        self, event: ProviderEvent, resolved: ResolvedCustomer | None = None
     ) -> tuple[Customer | None, ExternalCustomer | None]:
         """
-        ``lock_customer``, with the link to make (not inserted yet) when the provider
-        customer is seen for the first time.
+        The local customer of the event, locked until the transaction ends; None for events
+        about no customer, or about a provider customer that is not (or no longer) ours. With
+        it, when the provider customer is seen for the first time, the link to make (not
+        inserted yet: the caller inserts it in this transaction).
 
         A provider customer seen for the first time is resolved by the local ID our metadata
         carries: from the event, or else read once from the provider (``resolved``; the first
